@@ -1,0 +1,76 @@
+"""The `dr2` command line: parses options and calls the stage functions, nothing more."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dr2prep.device import DEVICE_CHOICES
+from dr2prep.errors import Dr2Error
+from dr2prep.progress import set_quiet
+from dr2prep.workspace import DEFAULT_WORKSPACE
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workspace", type=click.Path(path_type=Path), default=DEFAULT_WORKSPACE, show_default=True,
+              help="Directory holding one folder per clip.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+              help="Where training, fitting and synthesis run.")
+@click.option("--quiet", is_flag=True, help="No progress bars or status lines.")
+@click.version_option(package_name="dr2")
+@click.pass_context
+def dr2(ctx: click.Context, workspace: Path, device: str, quiet: bool) -> None:
+    """dr2: co-speech gestures of one speaker from about two minutes of video (DR², WACV 2024)."""
+    set_quiet(quiet)
+    ctx.obj = {"workspace": workspace, "device": device}
+
+
+@dr2.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--clip", help="Clip name in the workspace (default: the video's file name).")
+@click.option("--until", "until", type=click.Choice(["media"]), help="Run the stages up to and including this one.")
+@click.option("--only", "only", type=click.Choice(["media"]), help="Run just this stage.")
+@click.option("--force", is_flag=True, help="Re-run the selected stages even when up to date.")
+@click.pass_obj
+def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str | None, force: bool) -> None:
+    """Turn VIDEO into training data: frames + audio (more stages as they land)."""
+    from dr2prep.pipeline import prepare_clip
+
+    clip_dir = prepare_clip(video, obj["workspace"], clip=clip, until=until, only=only, force=force)
+    click.echo(str(clip_dir))
+
+
+@dr2.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def info(as_json: bool) -> None:
+    """Versions, ffmpeg, CUDA devices and available stages."""
+    import json
+
+    from dr2prep.info import collect_info, format_info
+
+    data = collect_info()
+    click.echo(json.dumps(data, indent=2) if as_json else format_info(data))
+
+
+def main() -> None:
+    """Entry point: user-fixable problems become one line and exit code 2."""
+    try:
+        dr2.main(standalone_mode=False)
+    except Dr2Error as error:
+        click.echo(f"dr2: error: {error}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("dr2: interrupted; finished stages are kept", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("dr2: interrupted; finished stages are kept", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

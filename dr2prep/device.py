@@ -1,0 +1,20 @@
+"""Choosing the torch device from `--device auto|cpu|cuda`."""
+
+from __future__ import annotations
+
+from dr2prep.errors import Dr2Error
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(choice: str = "auto") -> str:
+    """'cuda' when asked for or available (auto), else 'cpu'; asking for absent CUDA is an error."""
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise Dr2Error("--device cuda was asked for but PyTorch sees no CUDA device; use --device cpu or auto")
+    if choice not in DEVICE_CHOICES:
+        raise Dr2Error(f"unknown device {choice!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    return choice

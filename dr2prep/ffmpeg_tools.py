@@ -1,0 +1,121 @@
+"""Finding and running ffmpeg: the system binary, else the one in the imageio-ffmpeg wheel.
+
+Probing parses `ffmpeg -i` (the wheel ships no ffprobe), so one code path
+serves every install. Commands are built with ffmpeg-python.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from dr2prep.errors import Dr2Error
+from dr2prep.progress import progress_bar
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """$DR2_FFMPEG, else `ffmpeg` on PATH, else the imageio-ffmpeg binary."""
+    override = os.environ.get("DR2_FFMPEG")
+    if override:
+        return override
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+    except ImportError:  # pragma: no cover - it is a dependency
+        raise Dr2Error("no ffmpeg found; install it (apt-get install ffmpeg) or pip install imageio-ffmpeg") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_version() -> str:
+    out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "unknown"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a media file holds, as far as its header says."""
+
+    duration: float | None  # seconds; None when the container does not say
+    has_video: bool
+    width: int | None
+    height: int | None
+    fps: float | None
+    video_codec: str | None
+    has_audio: bool
+    audio_rate: int | None
+    audio_channels: str | None
+    audio_codec: str | None
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r"([\d.]+)(k?) (?:fps|tbr)")
+_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+).*?, (\d+) Hz, ([^,]+)")
+
+
+def probe(path: Path) -> Probe:
+    """Read the header of a media file; a clear Dr2Error when it is not media."""
+    result = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    text = result.stderr
+    if "Input #0" not in text:
+        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        raise Dr2Error(f"{path} is not a readable video ({last}); give an mp4/mov/mkv/avi file")
+    duration = None
+    if m := _DURATION.search(text):
+        duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+    video = _VIDEO.search(text)
+    fps = None
+    if video:
+        line = text[video.start() : text.find("\n", video.start())]
+        if m := _FPS.search(line):
+            fps = float(m[1]) * (1000 if m[2] else 1)
+    audio = _AUDIO.search(text)
+    return Probe(
+        duration=duration,
+        has_video=video is not None,
+        width=int(video[2]) if video else None,
+        height=int(video[3]) if video else None,
+        fps=fps,
+        video_codec=video[1] if video else None,
+        has_audio=audio is not None,
+        audio_rate=int(audio[2]) if audio else None,
+        audio_channels=audio[3].strip() if audio else None,
+        audio_codec=audio[1] if audio else None,
+    )
+
+
+def run_ffmpeg(args: list[str], source: Path, duration: float | None, desc: str) -> None:
+    """Run a compiled ffmpeg command with a progress bar; any decoding error is fatal.
+
+    ffmpeg exits 0 on a truncated or damaged file and only logs errors, so
+    every error line (`-v error`) is treated as damage to the source.
+    """
+    command = args[:1] + ["-hide_banner", "-nostdin", "-v", "error", "-nostats", "-progress", "pipe:1"] + args[1:]
+    total = round(duration, 2) if duration else None
+    with progress_bar(total=total, desc=desc, unit="s", bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s") as bar:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+        for line in process.stdout:
+            if line.startswith("out_time_us=") and line.strip()[12:].lstrip("-").isdigit():
+                seconds = max(0, int(line.strip()[12:])) / 1e6
+                bar.update(max(0.0, min(seconds, total or seconds) - bar.n))
+        errors = process.stderr.read()
+        code = process.wait()
+    if code != 0 or errors.strip():
+        first = errors.strip().splitlines()[0] if errors.strip() else f"ffmpeg exit code {code}"
+        raise Dr2Error(
+            f"{source} is damaged or truncated (ffmpeg: {first.strip()}); "
+            f"re-download it or re-encode it with `ffmpeg -i in.mp4 out.mp4`"
+        )

@@ -1,0 +1,49 @@
+"""`dr2 info`: what this install can do, for bug reports and for checking a setup."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from dr2prep.ffmpeg_tools import ffmpeg_exe, ffmpeg_version
+
+PACKAGES = ("dr2", "torch", "numpy", "smplx", "mannequin-x", "mediapipe", "ffmpeg-python", "imageio-ffmpeg", "click")
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cuda_devices() -> list[str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+def collect_info() -> dict:
+    """Versions, ffmpeg, CUDA devices and the stages this install runs."""
+    from dr2prep.pipeline import STAGES
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: package_version(name) for name in PACKAGES},
+        "ffmpeg": {"path": ffmpeg_exe(), "version": ffmpeg_version()},
+        "cuda_devices": cuda_devices(),
+        "prep_stages": list(STAGES),
+    }
+
+
+def format_info(info: dict) -> str:
+    lines = [f"python        {info['python']} ({info['platform']})"]
+    lines += [f"{name:<14}{version}" for name, version in info["packages"].items()]
+    lines.append(f"ffmpeg        {info['ffmpeg']['path']}")
+    lines.append(f"              {info['ffmpeg']['version']}")
+    lines.append(f"cuda devices  {', '.join(info['cuda_devices']) or 'none (CPU only)'}")
+    lines.append(f"prep stages   {', '.join(info['prep_stages'])}")
+    return "\n".join(lines)

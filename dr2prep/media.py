@@ -1,0 +1,110 @@
+"""The media stage: a source video becomes 30 FPS frames and 16 kHz mono speech.
+
+ffmpeg does the decoding and writes straight to disk, so memory use does not
+grow with the length of the video.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from dr2prep.errors import Dr2Error
+from dr2prep.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
+from dr2prep.stage import StageSpec, run_stage, sha256_file, write_json_atomic
+
+FPS = 30  # the paper's frame rate; every source is resampled to it
+SAMPLE_RATE = 16_000  # what the audio feature extractors read
+FRAME_PATTERN = "%06d.jpg"  # 000001.jpg ...: OpenPose-style names, 1-based
+
+MEDIA = StageSpec(name="media", version="1", outputs=("frames", "audio.wav", "clip.json"))
+MEDIA_NO_AUDIO = StageSpec(name="media", version="1", outputs=("frames", "clip.json"))
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    fps: int = FPS
+    sample_rate: int = SAMPLE_RATE
+    jpeg_quality: int = 2  # ffmpeg -q:v, 2 = near lossless; keypoint detectors like sharp frames
+
+
+def check_video_file(path: Path) -> Path:
+    """Refuse what cannot be a video before any work starts."""
+    path = Path(path)
+    if not path.exists():
+        raise Dr2Error(f"{path} does not exist; check the path to the video")
+    if not path.is_file():
+        raise Dr2Error(f"{path} is not a file; give the path to a video file")
+    if path.stat().st_size == 0:
+        raise Dr2Error(f"{path} is empty (0 bytes); copy or download the video again")
+    return path
+
+
+def count_frames(frames_dir: Path) -> int:
+    return sum(1 for _ in Path(frames_dir).glob("*.jpg"))
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as w:
+        return w.getnframes() / w.getframerate()
+
+
+def prepare_media(video: Path, clip_dir: Path, settings: MediaSettings = MediaSettings(), force: bool = False):
+    """Extract frames and audio of `video` into `clip_dir`; skipped when up to date.
+
+    A video without an audio track still gets its frames (kept in the
+    workspace); the caller decides that training needs speech.
+    """
+    video = check_video_file(video)
+    info = probe(video)
+    if not info.has_video:
+        raise Dr2Error(f"{video} has no video stream; give a video of the speaker")
+    spec = MEDIA if info.has_audio else MEDIA_NO_AUDIO
+    source_sha = sha256_file(video)
+
+    def build(partial: Path) -> dict:
+        frames = partial / "frames"
+        frames.mkdir()
+        source = ffmpeg.input(str(video))
+        frame_args = (
+            source.video.filter("fps", fps=settings.fps)
+            .output(str(frames / FRAME_PATTERN), start_number=1, **{"q:v": settings.jpeg_quality})
+            .compile(cmd=ffmpeg_exe())
+        )
+        run_ffmpeg(frame_args, video, info.duration, "frames")
+        n_frames = count_frames(frames)
+        if n_frames == 0:
+            raise Dr2Error(f"{video} decoded to no frames; check that it plays, or re-encode it")
+        clip = {
+            "source": str(video.resolve()),
+            "source_sha256": source_sha,
+            "duration": info.duration,
+            "source_fps": info.fps,
+            "width": info.width,
+            "height": info.height,
+            "video_codec": info.video_codec,
+            "fps": settings.fps,
+            "frames": n_frames,
+            "audio": None,
+        }
+        if info.has_audio:
+            audio_args = (
+                source.audio.output(str(partial / "audio.wav"), ac=1, ar=settings.sample_rate, acodec="pcm_s16le")
+                .compile(cmd=ffmpeg_exe())
+            )
+            run_ffmpeg(audio_args, video, info.duration, "audio")
+            clip["audio"] = {
+                "sample_rate": settings.sample_rate,
+                "channels": 1,
+                "seconds": wav_seconds(partial / "audio.wav"),
+                "source_rate": info.audio_rate,
+                "source_channels": info.audio_channels,
+                "source_codec": info.audio_codec,
+            }
+        write_json_atomic(partial / "clip.json", clip)
+        return {"frames": n_frames, "audio_seconds": clip["audio"]["seconds"] if clip["audio"] else None}
+
+    return run_stage(clip_dir, spec, {"video": source_sha}, settings, build, force=force)

@@ -1,0 +1,63 @@
+"""`dr2 prep`: the stages in order, run under the clip's lock.
+
+Each stage function is called with explicit inputs and settings; this module
+only decides which stages run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dr2prep.errors import Dr2Error
+from dr2prep.media import MediaSettings, prepare_media
+from dr2prep.stage import clip_lock
+from dr2prep.workspace import clip_name, open_workspace
+
+STAGES = ("media",)
+
+
+@dataclass(frozen=True)
+class PrepSettings:
+    media: MediaSettings = field(default_factory=MediaSettings)
+
+
+def select_stages(until: str | None, only: str | None) -> tuple[str, ...]:
+    if until and only:
+        raise Dr2Error("--until and --only exclude each other; give one of them")
+    if only:
+        return (only,)
+    if until:
+        return STAGES[: STAGES.index(until) + 1]
+    return STAGES
+
+
+def prepare_clip(
+    video: Path,
+    workspace: Path,
+    clip: str | None = None,
+    until: str | None = None,
+    only: str | None = None,
+    force: bool = False,
+    settings: PrepSettings = PrepSettings(),
+) -> Path:
+    """Run the selected stages of `dr2 prep` on one video; returns the clip directory."""
+    stages = select_stages(until, only)
+    clip_dir = open_workspace(workspace) / (clip or clip_name(video))
+    with clip_lock(clip_dir):
+        for stage in stages:
+            if stage == "media":
+                prepare_media(video, clip_dir, settings.media, force=force)
+                _require_speech(clip_dir)
+    return clip_dir
+
+
+def _require_speech(clip_dir: Path) -> None:
+    """Training needs speech: stop after the frames when the video has no sound."""
+    clip = json.loads((clip_dir / "clip.json").read_text())
+    if clip["audio"] is None:
+        raise Dr2Error(
+            f"{clip['source']} has no audio track; its {clip['frames']} frames are kept in {clip_dir / 'frames'}, "
+            f"but training needs the speech: give the video with its sound"
+        )
