@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
+from dr2prep.audio.extractor import FEATURE_KINDS
 from dr2prep.device import DEVICE_CHOICES
 from dr2prep.errors import Dr2Error
 from dr2prep.progress import set_quiet
+from dr2prep.pipeline import STAGES
 from dr2prep.workspace import DEFAULT_WORKSPACE
 
 
@@ -30,15 +32,25 @@ def dr2(ctx: click.Context, workspace: Path, device: str, quiet: bool) -> None:
 @dr2.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("--clip", help="Clip name in the workspace (default: the video's file name).")
-@click.option("--until", "until", type=click.Choice(["media"]), help="Run the stages up to and including this one.")
-@click.option("--only", "only", type=click.Choice(["media"]), help="Run just this stage.")
+@click.option("--until", "until", type=click.Choice(STAGES), help="Run the stages up to and including this one.")
+@click.option("--only", "only", type=click.Choice(STAGES), help="Run just this stage.")
 @click.option("--force", is_flag=True, help="Re-run the selected stages even when up to date.")
+@click.option("--audio-features", "feature_kind", type=click.Choice(FEATURE_KINDS),
+              help="Audio feature extractor [default: deepspeech when a graph is given, else builtin].")
+@click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
+              help="output_graph.pb of DeepSpeech v0.1.0: gives the paper's audio features [env DR2_DEEPSPEECH_GRAPH].")
 @click.pass_obj
-def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str | None, force: bool) -> None:
-    """Turn VIDEO into training data: frames + audio (more stages as they land)."""
-    from dr2prep.pipeline import prepare_clip
+def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str | None, force: bool,
+         feature_kind: str | None, deepspeech_graph: Path | None) -> None:
+    """Turn VIDEO into training data: frames + audio, then audio features."""
+    from dr2prep.audio import AudioFeatureSettings, default_kind
+    from dr2prep.device import resolve_device
+    from dr2prep.pipeline import PrepSettings, prepare_clip
 
-    clip_dir = prepare_clip(video, obj["workspace"], clip=clip, until=until, only=only, force=force)
+    audio = AudioFeatureSettings(kind=feature_kind or default_kind(deepspeech_graph),
+                                 deepspeech_graph=str(deepspeech_graph) if deepspeech_graph else None)
+    clip_dir = prepare_clip(video, obj["workspace"], clip=clip, until=until, only=only, force=force,
+                            settings=PrepSettings(audio_features=audio), device=resolve_device(obj["device"]))
     click.echo(str(clip_dir))
 
 

@@ -36,4 +36,4 @@ def run_demo(workspace: Path) -> Path:
     """Make the demo input and run the pipeline on it; returns the clip directory."""
     video = make_demo_video(Path(workspace) / "inputs" / "demo.mp4")
     say(f"demo input: {video} (generated test pattern + tone)")
-    return prepare_clip(video, workspace, until="media")
+    return prepare_clip(video, workspace)

@@ -27,8 +27,11 @@ def cuda_devices() -> list[str]:
 
 def collect_info() -> dict:
     """Versions, ffmpeg, CUDA devices and the stages this install runs."""
+    from dr2prep.audio.deepspeech_graph import resolve_graph_path
+    from dr2prep.audio.extractor import FEATURE_KINDS
     from dr2prep.pipeline import STAGES
 
+    graph = resolve_graph_path(None)
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -36,6 +39,8 @@ def collect_info() -> dict:
         "ffmpeg": {"path": ffmpeg_exe(), "version": ffmpeg_version()},
         "cuda_devices": cuda_devices(),
         "prep_stages": list(STAGES),
+        "audio_features": list(FEATURE_KINDS),
+        "deepspeech_graph": str(graph) if graph else None,
     }
 
 
@@ -46,4 +51,6 @@ def format_info(info: dict) -> str:
     lines.append(f"              {info['ffmpeg']['version']}")
     lines.append(f"cuda devices  {', '.join(info['cuda_devices']) or 'none (CPU only)'}")
     lines.append(f"prep stages   {', '.join(info['prep_stages'])}")
+    lines.append(f"audio feats   {', '.join(info['audio_features'])}")
+    lines.append(f"deepspeech    {info['deepspeech_graph'] or 'no graph set (built-in audio features)'}")
     return "\n".join(lines)

@@ -10,17 +10,20 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
 from dr2prep.errors import Dr2Error
 from dr2prep.media import MediaSettings, prepare_media
+from dr2prep.progress import warn
 from dr2prep.stage import clip_lock
 from dr2prep.workspace import clip_name, open_workspace
 
-STAGES = ("media",)
+STAGES = ("media", "audio_features")
 
 
 @dataclass(frozen=True)
 class PrepSettings:
     media: MediaSettings = field(default_factory=MediaSettings)
+    audio_features: AudioFeatureSettings = field(default_factory=AudioFeatureSettings)
 
 
 def select_stages(until: str | None, only: str | None) -> tuple[str, ...]:
@@ -41,6 +44,7 @@ def prepare_clip(
     only: str | None = None,
     force: bool = False,
     settings: PrepSettings = PrepSettings(),
+    device: str = "cpu",
 ) -> Path:
     """Run the selected stages of `dr2 prep` on one video; returns the clip directory."""
     stages = select_stages(until, only)
@@ -49,15 +53,19 @@ def prepare_clip(
         for stage in stages:
             if stage == "media":
                 prepare_media(video, clip_dir, settings.media, force=force)
-                _require_speech(clip_dir)
+                _check_speech(clip_dir, needed=stages[-1] != "media")
+            elif stage == "audio_features":
+                run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=device)
     return clip_dir
 
 
-def _require_speech(clip_dir: Path) -> None:
-    """Training needs speech: stop after the frames when the video has no sound."""
+def _check_speech(clip_dir: Path, needed: bool) -> None:
+    """Training needs speech: stop right after the frames when the video has no sound."""
     clip = json.loads((clip_dir / "clip.json").read_text())
-    if clip["audio"] is None:
-        raise Dr2Error(
-            f"{clip['source']} has no audio track; its {clip['frames']} frames are kept in {clip_dir / 'frames'}, "
-            f"but training needs the speech: give the video with its sound"
-        )
+    if clip["audio"] is not None:
+        return
+    message = (f"{clip['source']} has no audio track; its {clip['frames']} frames are kept in {clip_dir / 'frames'}, "
+               f"but training needs the speech: give the video with its sound")
+    if needed:
+        raise Dr2Error(message)
+    warn(message)

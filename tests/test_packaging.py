@@ -50,6 +50,7 @@ def test_demo_runs_on_its_own_input(tmp_path):
     clip_dir = Path(result.stdout.strip())
     assert json.loads((clip_dir / "clip.json").read_text())["frames"] == 180
     assert (clip_dir / "audio.wav").is_file()
+    assert (clip_dir / "audio_features" / "builtin.npy").is_file()
 
 
 def test_unknown_option_is_a_usage_error():
