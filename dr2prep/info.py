@@ -31,6 +31,8 @@ def collect_info() -> dict:
     from dr2prep.audio.extractor import FEATURE_KINDS
     from dr2prep.pipeline import STAGES
 
+    from dr2prep.bodymodel import describe_default_model
+
     graph = resolve_graph_path(None)
     return {
         "python": platform.python_version(),
@@ -41,6 +43,7 @@ def collect_info() -> dict:
         "prep_stages": list(STAGES),
         "audio_features": list(FEATURE_KINDS),
         "deepspeech_graph": str(graph) if graph else None,
+        "body_model": describe_default_model(),
     }
 
 
@@ -53,4 +56,5 @@ def format_info(info: dict) -> str:
     lines.append(f"prep stages   {', '.join(info['prep_stages'])}")
     lines.append(f"audio feats   {', '.join(info['audio_features'])}")
     lines.append(f"deepspeech    {info['deepspeech_graph'] or 'no graph set (built-in audio features)'}")
+    lines.append(f"body model    {info['body_model']}")
     return "\n".join(lines)
