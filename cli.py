@@ -11,6 +11,7 @@ from dr2prep.audio.extractor import FEATURE_KINDS
 from dr2prep.device import DEVICE_CHOICES
 from dr2prep.errors import Dr2Error
 from dr2prep.progress import set_quiet
+from dr2prep.keypoints.stage import BACKENDS as KEYPOINT_BACKENDS
 from dr2prep.pipeline import STAGES
 from dr2prep.workspace import DEFAULT_WORKSPACE
 
@@ -35,22 +36,38 @@ def dr2(ctx: click.Context, workspace: Path, device: str, quiet: bool) -> None:
 @click.option("--until", "until", type=click.Choice(STAGES), help="Run the stages up to and including this one.")
 @click.option("--only", "only", type=click.Choice(STAGES), help="Run just this stage.")
 @click.option("--force", is_flag=True, help="Re-run the selected stages even when up to date.")
+@click.option("--keypoints", "keypoint_backend", type=click.Choice(KEYPOINT_BACKENDS), default="mediapipe", show_default=True,
+              help="Keypoint detector: MediaPipe Holistic (built in, offline), OpenPose (needs pyopenpose), "
+                   "or import OpenPose JSON.")
+@click.option("--keypoints-dir", type=click.Path(path_type=Path),
+              help="With --keypoints import: folder of OpenPose *_keypoints.json.")
+@click.option("--openpose-models", type=click.Path(path_type=Path),
+              help="With --keypoints openpose: OpenPose's models/ folder.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for keypoint detection (same result for any number).")
+@click.option("--overlay", is_flag=True, help="Also write overlay videos (e.g. keypoints/overlay.mp4) to eyeball.")
 @click.option("--audio-features", "feature_kind", type=click.Choice(FEATURE_KINDS),
               help="Audio feature extractor [default: deepspeech when a graph is given, else builtin].")
 @click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
               help="output_graph.pb of DeepSpeech v0.1.0: gives the paper's audio features [env DR2_DEEPSPEECH_GRAPH].")
 @click.pass_obj
 def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str | None, force: bool,
+         keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: int, overlay: bool,
          feature_kind: str | None, deepspeech_graph: Path | None) -> None:
-    """Turn VIDEO into training data: frames + audio, then audio features."""
+    """Turn VIDEO into training data: frames + audio, 2D keypoints, audio features."""
     from dr2prep.audio import AudioFeatureSettings, default_kind
     from dr2prep.device import resolve_device
+    from dr2prep.keypoints.stage import KeypointSettings
     from dr2prep.pipeline import PrepSettings, prepare_clip
 
+    keypoints = KeypointSettings(backend=keypoint_backend,
+                                 import_dir=str(keypoints_dir or ""),
+                                 openpose_models=str(openpose_models or ""))
     audio = AudioFeatureSettings(kind=feature_kind or default_kind(deepspeech_graph),
                                  deepspeech_graph=str(deepspeech_graph) if deepspeech_graph else None)
     clip_dir = prepare_clip(video, obj["workspace"], clip=clip, until=until, only=only, force=force,
-                            settings=PrepSettings(audio_features=audio), device=resolve_device(obj["device"]))
+                            settings=PrepSettings(keypoints=keypoints, audio_features=audio),
+                            device=resolve_device(obj["device"]), workers=workers, overlay=overlay)
     click.echo(str(clip_dir))
 
 
@@ -59,8 +76,9 @@ def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str 
 def demo(obj: dict) -> None:
     """Run the chain on an input the demo generates itself (what `make demo` runs)."""
     from dr2model.demo import run_demo
+    from dr2prep.device import resolve_device
 
-    click.echo(str(run_demo(obj["workspace"])))
+    click.echo(str(run_demo(obj["workspace"], device=resolve_device(obj["device"]))))
 
 
 @dr2.command()

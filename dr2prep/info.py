@@ -32,6 +32,7 @@ def collect_info() -> dict:
     from dr2prep.pipeline import STAGES
 
     from dr2prep.bodymodel import describe_default_model
+    from dr2prep.keypoints.stage import backend_versions
 
     graph = resolve_graph_path(None)
     return {
@@ -44,6 +45,7 @@ def collect_info() -> dict:
         "audio_features": list(FEATURE_KINDS),
         "deepspeech_graph": str(graph) if graph else None,
         "body_model": describe_default_model(),
+        "keypoint_backends": {name: version or "not available" for name, version in backend_versions().items()},
     }
 
 
@@ -57,4 +59,6 @@ def format_info(info: dict) -> str:
     lines.append(f"audio feats   {', '.join(info['audio_features'])}")
     lines.append(f"deepspeech    {info['deepspeech_graph'] or 'no graph set (built-in audio features)'}")
     lines.append(f"body model    {info['body_model']}")
+    backends = ", ".join(f"{name} ({version})" for name, version in info["keypoint_backends"].items())
+    lines.append(f"keypoints     {backends}")
     return "\n".join(lines)

@@ -12,17 +12,19 @@ from pathlib import Path
 
 from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
 from dr2prep.errors import Dr2Error
+from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, prepare_media
 from dr2prep.progress import warn
 from dr2prep.stage import clip_lock
 from dr2prep.workspace import clip_name, open_workspace
 
-STAGES = ("media", "audio_features")
+STAGES = ("media", "keypoints", "audio_features")
 
 
 @dataclass(frozen=True)
 class PrepSettings:
     media: MediaSettings = field(default_factory=MediaSettings)
+    keypoints: KeypointSettings = field(default_factory=KeypointSettings)
     audio_features: AudioFeatureSettings = field(default_factory=AudioFeatureSettings)
 
 
@@ -45,6 +47,8 @@ def prepare_clip(
     force: bool = False,
     settings: PrepSettings = PrepSettings(),
     device: str = "cpu",
+    workers: int = 1,
+    overlay: bool = False,
 ) -> Path:
     """Run the selected stages of `dr2 prep` on one video; returns the clip directory."""
     stages = select_stages(until, only)
@@ -54,6 +58,8 @@ def prepare_clip(
             if stage == "media":
                 prepare_media(video, clip_dir, settings.media, force=force)
                 _check_speech(clip_dir, needed=stages[-1] != "media")
+            elif stage == "keypoints":
+                run_keypoints_stage(clip_dir, settings.keypoints, force=force, workers=workers, overlay=overlay)
             elif stage == "audio_features":
                 run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=device)
     return clip_dir

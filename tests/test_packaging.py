@@ -30,7 +30,8 @@ def test_info_reports_versions_ffmpeg_and_devices():
     assert Path(info["ffmpeg"]["path"]).exists()
     assert info["ffmpeg"]["version"].startswith("ffmpeg version")
     assert isinstance(info["cuda_devices"], list)
-    assert "media" in info["prep_stages"]
+    assert info["prep_stages"] == ["media", "keypoints", "audio_features"]
+    assert info["keypoint_backends"]["mediapipe"] != "not available"
 
 
 def test_cuda_asked_for_without_cuda_is_one_line(tmp_path):
@@ -45,10 +46,15 @@ def test_cuda_asked_for_without_cuda_is_one_line(tmp_path):
         resolve_device("cuda")
 
 
+@pytest.mark.slow
 def test_demo_runs_on_its_own_input(tmp_path):
+    import numpy as np
+
     result = run_dr2("demo", workspace=tmp_path, check=True)
     clip_dir = Path(result.stdout.strip())
-    assert json.loads((clip_dir / "clip.json").read_text())["frames"] == 180
+    assert json.loads((clip_dir / "clip.json").read_text())["frames"] == 240
+    # MediaPipe finds the rendered open body: the demo exercises the real detector.
+    assert np.load(clip_dir / "keypoints" / "keypoints.npz")["detected"][:, 0].mean() > 0.9
     assert (clip_dir / "audio.wav").is_file()
     assert (clip_dir / "audio_features" / "builtin.npy").is_file()
 

@@ -151,7 +151,7 @@ def test_second_run_on_a_locked_clip_is_refused(make_video, tmp_path):
     with clip_lock(ws / video.stem):
         result = run_dr2("prep", video, workspace=ws)
     assert_one_line_error(result, "being processed by another dr2 run")
-    run_dr2("prep", video, workspace=ws, check=True)  # free again once the holder is done
+    run_dr2("prep", video, "--until", "media", workspace=ws, check=True)  # free again once the holder is done
 
 
 @pytest.mark.slow

@@ -1,0 +1,276 @@
+"""MediaPipe Holistic, the default keypoint backend: offline, on the CPU, one person per frame.
+
+Confidences: body points take MediaPipe's landmark visibility (neck and mid-hip
+the smaller of their two landmarks'; small toes 0). MediaPipe gives hand and
+face landmarks no score of their own, so each hand's points take the
+visibility of the matching pose wrist and the face's points that of the nose.
+Points that fall outside the frame get confidence 0 (OpenPose cannot report them).
+
+Holistic tracks a person from frame to frame, so its output depends on where
+tracking started. The clip is therefore cut into segments of a fixed length
+(a setting), each tracked from its own first frame; workers only decide how
+many segments run at once, and any number of workers gives the same result.
+Holistic follows one person: when others are in view, a first pass finds faces
+(every few frames), `tracking.keep_strips` picks the speaker, and the columns
+of the frame that belong to other people are greyed out before Holistic sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dr2prep.errors import Dr2Error
+from dr2prep.keypoints.mediapipe_mapping import FACE_MESH_TO_FACE70, HAND21_TO_OPENPOSE_HAND, POSE33_TO_BODY25
+from dr2prep.keypoints.openpose_format import BODY, FACE, HAND_LEFT, HAND_RIGHT, N_POINTS
+from dr2prep.keypoints.tracking import Box, keep_strips
+from dr2prep.progress import progress_bar
+
+# The pose model bundled in the 0.10.x wheels is the "full" one (complexity 1);
+# complexity 0 and 2 download their model on first use, which fails offline.
+MODEL_COMPLEXITY = 1
+FACE_MODEL = 1  # full-range face detector (faces up to ~5 m); the short-range one saw false faces on real footage
+FACE_PASS_MAX_WIDTH = 640  # the face pass decodes frames reduced to at most this width (JPEG DCT scaling is cheap)
+MASK_VALUE = 128  # grey that replaces the columns of other people
+POSE_LEFT_WRIST, POSE_RIGHT_WRIST, POSE_NOSE = 15, 16, 0
+
+
+@dataclass(frozen=True)
+class MediaPipeOptions:
+    """Settings of the MediaPipe backend (part of the stage fingerprint)."""
+
+    segment_frames: int = 120  # Holistic re-starts tracking every 4 s; fixed so workers do not change results
+    face_stride: int = 5  # the speaker-finding face pass looks at every 5th frame
+    min_detection_confidence: float = 0.5  # MediaPipe's defaults
+    min_tracking_confidence: float = 0.5
+
+
+def _landmarks(landmark_list, width: int, height: int, with_visibility: bool) -> np.ndarray:
+    """MediaPipe landmarks -> (N, 3): x, y in pixels (pixel centres at integers), visibility or 1."""
+    points = np.array(
+        [(p.x, p.y, p.visibility if with_visibility else 1.0) for p in landmark_list.landmark], dtype=np.float64
+    )
+    points[:, 0] = points[:, 0] * width - 0.5
+    points[:, 1] = points[:, 1] * height - 0.5
+    return points
+
+
+def _apply_table(points: np.ndarray, table: tuple[tuple[int, ...], ...], confidence: float | None) -> np.ndarray:
+    """OpenPose points from source points: mean position, smallest confidence (or a given one)."""
+    out = np.zeros((len(table), 3))
+    for i, sources in enumerate(table):
+        if sources:
+            out[i, :2] = points[list(sources), :2].mean(axis=0)
+            out[i, 2] = points[list(sources), 2].min() if confidence is None else confidence
+    return out
+
+
+def holistic_to_openpose(result, width: int, height: int) -> np.ndarray:
+    """One Holistic result -> (137, 3) OpenPose points in pixels (see the module docstring)."""
+    out = np.zeros((N_POINTS, 3))
+    if result.pose_landmarks is None:
+        return out  # Holistic finds hands and face through the pose
+    pose = _landmarks(result.pose_landmarks, width, height, with_visibility=True)
+    out[BODY] = _apply_table(pose, POSE33_TO_BODY25, None)
+    for rows, hand, wrist in (
+        (HAND_LEFT, result.left_hand_landmarks, POSE_LEFT_WRIST),
+        (HAND_RIGHT, result.right_hand_landmarks, POSE_RIGHT_WRIST),
+    ):
+        if hand is not None:
+            points = _landmarks(hand, width, height, with_visibility=False)
+            out[rows] = _apply_table(points, HAND21_TO_OPENPOSE_HAND, pose[wrist, 2])
+    if result.face_landmarks is not None:
+        points = _landmarks(result.face_landmarks, width, height, with_visibility=False)
+        out[FACE] = _apply_table(points, FACE_MESH_TO_FACE70, pose[POSE_NOSE, 2])
+    outside = (out[:, 0] < -0.5) | (out[:, 0] > width - 0.5) | (out[:, 1] < -0.5) | (out[:, 1] > height - 0.5)
+    out[outside] = 0.0
+    return out
+
+
+def _read_rgb(path: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    image = cv2.imread(path, flags)
+    if image is None:
+        raise Dr2Error(f"frame {path} cannot be read; re-extract the frames with `dr2 prep --only media --force`")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@contextmanager
+def _quiet_mediapipe() -> Iterator[None]:
+    """Hide what MediaPipe prints while it runs, unless it fails.
+
+    Its C++ side logs straight to file descriptor 2 (a dozen lines per graph,
+    and a graph per segment), ignoring GLOG/absl settings; and mediapipe 0.10.14
+    calls a protobuf API that protobuf 4.25 warns about on every frame.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+        with tempfile.TemporaryFile() as log:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            except Dr2Error:
+                raise  # says what is wrong in one line; the log would only bury it
+            except Exception:
+                os.dup2(saved, 2)
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace"))
+                raise
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+
+
+def _solutions():
+    """mediapipe.solutions, imported only where it runs (its import takes ~1 s)."""
+    from mediapipe.python import solutions
+
+    return solutions
+
+
+@dataclass(frozen=True)
+class _FaceTask:
+    frames: tuple[str, ...]
+    width: int
+    height: int
+    min_confidence: float
+
+
+def _reduced_read_flag(width: int) -> int:
+    for factor, flag in ((1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4)):
+        if width / factor <= FACE_PASS_MAX_WIDTH:
+            return flag
+    return cv2.IMREAD_REDUCED_COLOR_8
+
+
+def detect_faces(task: _FaceTask) -> list[list[Box]]:
+    """Face boxes (pixels of the full frame) in each frame of `task`; stateless, one frame at a time."""
+    flag = _reduced_read_flag(task.width)
+    found = []
+    with _quiet_mediapipe(), _solutions().face_detection.FaceDetection(
+        model_selection=FACE_MODEL, min_detection_confidence=task.min_confidence
+    ) as detector:
+        for path in task.frames:
+            result = detector.process(_read_rgb(path, flag))
+            boxes = []
+            for detection in result.detections or []:
+                b = detection.location_data.relative_bounding_box
+                x0, y0 = b.xmin * task.width, b.ymin * task.height
+                boxes.append((x0, y0, x0 + b.width * task.width, y0 + b.height * task.height))
+            found.append(boxes)
+    return found
+
+
+@dataclass(frozen=True)
+class _SegmentTask:
+    frames: tuple[str, ...]
+    strips: tuple[tuple[int, int] | None, ...]
+    width: int
+    height: int
+    options: MediaPipeOptions
+
+
+def detect_segment(task: _SegmentTask) -> np.ndarray:
+    """Holistic over one segment, tracking from its first frame: (n, 137, 3) float64."""
+    out = np.zeros((len(task.frames), N_POINTS, 3))
+    with _quiet_mediapipe(), _solutions().holistic.Holistic(
+        static_image_mode=False,
+        model_complexity=MODEL_COMPLEXITY,
+        smooth_landmarks=True,
+        refine_face_landmarks=True,  # the iris model gives OpenPose's two pupil points
+        min_detection_confidence=task.options.min_detection_confidence,
+        min_tracking_confidence=task.options.min_tracking_confidence,
+    ) as holistic:
+        for i, (path, strip) in enumerate(zip(task.frames, task.strips)):
+            image = _read_rgb(path)
+            if image.shape[:2] != (task.height, task.width):
+                raise Dr2Error(
+                    f"frame {path} is {image.shape[1]}x{image.shape[0]}, not {task.width}x{task.height} "
+                    f"like the clip; re-extract the frames with `dr2 prep --only media --force`"
+                )
+            if strip is not None:
+                image[:, : strip[0]] = MASK_VALUE
+                image[:, strip[1] :] = MASK_VALUE
+            out[i] = holistic_to_openpose(holistic.process(image), task.width, task.height)
+    return out
+
+
+def _run_tasks(pool: Executor | None, function, tasks: list, sizes: list[int], desc: str) -> list:
+    """Run `function` over `tasks` in order (in the pool when there is one), with one progress bar."""
+    results = [None] * len(tasks)
+    with progress_bar(total=sum(sizes), desc=desc, unit="frame") as bar:
+        if pool is None:
+            for i, task in enumerate(tasks):
+                results[i] = function(task)
+                bar.update(sizes[i])
+        else:
+            futures = {pool.submit(function, task): i for i, task in enumerate(tasks)}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[futures[future]] = future.result()
+                    bar.update(sizes[futures[future]])
+    return results
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def detect_mediapipe(
+    frames: list[Path], width: int, height: int, options: MediaPipeOptions = MediaPipeOptions(), workers: int = 1
+) -> tuple[np.ndarray, dict]:
+    """Keypoints of the speaker in every frame: (T, 137, 3) float64, and a summary.
+
+    `workers` processes run segments side by side; the result does not depend on it.
+    """
+    paths = [str(p) for p in frames]
+    if not paths:
+        return np.zeros((0, N_POINTS, 3)), {"frames_with_others_masked": 0, "segments": 0}
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) if workers > 1 else None
+    try:
+        # Pass 1: faces on every face_stride-th frame, to find the speaker among several people
+        # (the last frame too, so the tracks of people in view span the whole clip)
+        sampled = sorted(set(range(0, len(paths), options.face_stride)) | {len(paths) - 1})
+        per_task = max(1, -(-len(sampled) // (4 * workers)))
+        face_chunks = _chunks(sampled, per_task)
+        face_tasks = [
+            _FaceTask(tuple(paths[i] for i in chunk), width, height, options.min_detection_confidence)
+            for chunk in face_chunks
+        ]
+        found = _run_tasks(pool, detect_faces, face_tasks, [len(c) for c in face_chunks], "finding people")
+        candidates: list[list[Box]] = [[] for _ in paths]
+        for chunk, boxes in zip(face_chunks, found):
+            for i, frame_boxes in zip(chunk, boxes):
+                candidates[i] = frame_boxes
+        strips = keep_strips(candidates, width, height)
+
+        # Pass 2: Holistic over fixed segments.
+        bounds = _chunks(list(range(len(paths))), options.segment_frames)
+        tasks = [
+            _SegmentTask(tuple(paths[i] for i in b), tuple(strips[i] for i in b), width, height, options)
+            for b in bounds
+        ]
+        parts = _run_tasks(pool, detect_segment, tasks, [len(b) for b in bounds], "keypoints")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    keypoints = np.concatenate(parts) if parts else np.zeros((0, N_POINTS, 3))
+    summary = {
+        "frames_with_others_masked": sum(1 for s in strips if s is not None),
+        "segments": len(tasks),
+    }
+    return keypoints, summary
