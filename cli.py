@@ -9,6 +9,7 @@ import click
 
 from dr2prep.audio.extractor import FEATURE_KINDS
 from dr2prep.device import DEVICE_CHOICES
+from dr2prep.fitting.fit import MODES as FIT_MODES
 from dr2prep.errors import Dr2Error
 from dr2prep.progress import set_quiet
 from dr2prep.keypoints.stage import BACKENDS as KEYPOINT_BACKENDS
@@ -28,6 +29,34 @@ def dr2(ctx: click.Context, workspace: Path, device: str, quiet: bool) -> None:
     """dr2: co-speech gestures of one speaker from about two minutes of video (DR², WACV 2024)."""
     set_quiet(quiet)
     ctx.obj = {"workspace": workspace, "device": device}
+
+
+def fit_options(command):
+    """The options of the SMPL-X fit, shared by `prep` and `fit-smplx`."""
+    options = [
+        click.option("--smplx-model", help="'open' or the path of SMPL-X's SMPLX_NEUTRAL.npz (.pkl is refused) "
+                                           "[default: $DR2_SMPLX_MODEL, else the open body]."),
+        click.option("--mode", type=click.Choice(FIT_MODES), default="window", show_default=True,
+                     help="window: frames of a window together (fast); sequential: frame after frame (the paper); "
+                          "per-frame: no temporal terms."),
+        click.option("--focal-length", type=click.FloatRange(min=1.0), default=5000.0, show_default=True,
+                     help="Pinhole focal length in px; principal point at the image centre."),
+        click.option("--motion-weight", type=click.FloatRange(min=0.0), default=1e4, show_default=True,
+                     help="ω of DR²'s motion loss per rad² (the data term is in mm at the body)."),
+        click.option("--window", type=click.IntRange(min=1), default=32, show_default=True,
+                     help="Frames optimised together in window mode."),
+        click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot: body prior and code."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def fit_settings(mode: str, focal_length: float, motion_weight: float, window: int, vposer: Path | None):
+    from dr2prep.fitting.fit import FitSettings
+
+    return FitSettings(mode=mode, focal_length=focal_length, motion_weight=motion_weight, window=window,
+                       vposer=str(vposer or ""))
 
 
 @dr2.command()
@@ -50,11 +79,13 @@ def dr2(ctx: click.Context, workspace: Path, device: str, quiet: bool) -> None:
               help="Audio feature extractor [default: deepspeech when a graph is given, else builtin].")
 @click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
               help="output_graph.pb of DeepSpeech v0.1.0: gives the paper's audio features [env DR2_DEEPSPEECH_GRAPH].")
+@fit_options
 @click.pass_obj
 def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str | None, force: bool,
          keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: int, overlay: bool,
-         feature_kind: str | None, deepspeech_graph: Path | None) -> None:
-    """Turn VIDEO into training data: frames + audio, 2D keypoints, audio features."""
+         feature_kind: str | None, deepspeech_graph: Path | None, smplx_model: str | None, mode: str,
+         focal_length: float, motion_weight: float, window: int, vposer: Path | None) -> None:
+    """Turn VIDEO into training data: frames + audio, 2D keypoints, SMPL-X fit, audio features."""
     from dr2prep.audio import AudioFeatureSettings, default_kind
     from dr2prep.device import resolve_device
     from dr2prep.keypoints.stage import KeypointSettings
@@ -66,9 +97,56 @@ def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str 
     audio = AudioFeatureSettings(kind=feature_kind or default_kind(deepspeech_graph),
                                  deepspeech_graph=str(deepspeech_graph) if deepspeech_graph else None)
     clip_dir = prepare_clip(video, obj["workspace"], clip=clip, until=until, only=only, force=force,
-                            settings=PrepSettings(keypoints=keypoints, audio_features=audio),
+                            settings=PrepSettings(keypoints=keypoints, audio_features=audio, smplx_model=smplx_model,
+                                                  fit=fit_settings(mode, focal_length, motion_weight, window, vposer)),
                             device=resolve_device(obj["device"]), workers=workers, overlay=overlay)
     click.echo(str(clip_dir))
+
+
+@dr2.command("fit-smplx")
+@click.argument("clip")
+@fit_options
+@click.option("--overlay", is_flag=True, help="Also write smplx/overlay.mp4 (the fitted body over the frames).")
+@click.option("--force", is_flag=True, help="Refit even when up to date.")
+@click.pass_obj
+def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_length: float, motion_weight: float,
+              window: int, vposer: Path | None, overlay: bool, force: bool) -> None:
+    """Re-run only the SMPL-X fit of CLIP (a clip directory, or a clip name in the workspace)."""
+    from dr2prep.device import resolve_device
+    from dr2prep.pipeline import fit_clip
+
+    clip_dir = Path(clip) if Path(clip).is_dir() else obj["workspace"] / clip
+    fit_clip(clip_dir, fit_settings(mode, focal_length, motion_weight, window, vposer), smplx_model,
+             device=resolve_device(obj["device"]), force=force, overlay=overlay)
+    click.echo(str(clip_dir))
+
+
+@dr2.command()
+@click.option("--clips", "clips", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="A prepared clip directory (WORKSPACE/CLIP); repeat for several clips.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("dr2-model"), show_default=True,
+              help="Model directory (checkpoints, config, codecs, TensorBoard logs).")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Passes over all windows.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps (overrides --epochs).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--sigma", type=click.FloatRange(0.0, 1.0), default=0.2, show_default=True,
+              help="Eq. 1 noise on the initial state (paper: 0.1-0.3; diversity vs continuity).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--standing", is_flag=True, help="Standing speaker: the body decoder also predicts translation.")
+@click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot for the body code.")
+@click.option("--force", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
+@click.pass_obj
+def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_steps: int | None, batch_size: int,
+          learning_rate: float, sigma: float, seed: int, standing: bool, vposer: Path | None, force: bool) -> None:
+    """Train the audio2gestures network on prepared clips."""
+    from dr2model.train import TrainSettings, train_model
+    from dr2prep.device import resolve_device
+
+    settings = TrainSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
+                             sigma=sigma, seed=seed, standing=standing, vposer=str(vposer) if vposer else None)
+    result = train_model(list(clips), out_dir, settings, device=resolve_device(obj["device"]), force=force)
+    click.echo(str(result.model_dir))
 
 
 @dr2.command()

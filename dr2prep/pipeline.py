@@ -11,20 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
+from dr2prep.bodymodel import load_body_model
 from dr2prep.errors import Dr2Error
+from dr2prep.fitting.fit import FitSettings
+from dr2prep.fitting.stage import run_fit_stage
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, prepare_media
 from dr2prep.progress import warn
 from dr2prep.stage import clip_lock
 from dr2prep.workspace import clip_name, open_workspace
 
-STAGES = ("media", "keypoints", "audio_features")
+STAGES = ("media", "keypoints", "smplx", "audio_features")
 
 
 @dataclass(frozen=True)
 class PrepSettings:
     media: MediaSettings = field(default_factory=MediaSettings)
     keypoints: KeypointSettings = field(default_factory=KeypointSettings)
+    fit: FitSettings = field(default_factory=FitSettings)
+    smplx_model: str | None = None  # "open", an SMPL-X .npz, or None: $DR2_SMPLX_MODEL, else open
     audio_features: AudioFeatureSettings = field(default_factory=AudioFeatureSettings)
 
 
@@ -60,8 +65,23 @@ def prepare_clip(
                 _check_speech(clip_dir, needed=stages[-1] != "media")
             elif stage == "keypoints":
                 run_keypoints_stage(clip_dir, settings.keypoints, force=force, workers=workers, overlay=overlay)
+            elif stage == "smplx":
+                body = load_body_model(settings.smplx_model)
+                run_fit_stage(clip_dir, body, settings.fit, device=device, force=force, overlay=overlay)
             elif stage == "audio_features":
                 run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=device)
+    return clip_dir
+
+
+def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = None, device: str = "cpu",
+             force: bool = False, overlay: bool = False) -> Path:
+    """`dr2 fit-smplx`: (re)run only the SMPL-X fit of a prepared clip."""
+    clip_dir = Path(clip_dir)
+    if not (clip_dir / "clip.json").is_file():
+        raise Dr2Error(f"{clip_dir} is not a clip prepared by `dr2 prep`; give WORKSPACE/CLIP or a clip name")
+    body = load_body_model(smplx_model)
+    with clip_lock(clip_dir):
+        run_fit_stage(clip_dir, body, settings, device=device, force=force, overlay=overlay)
     return clip_dir
 
 

@@ -1,0 +1,209 @@
+"""Training data: per-clip arrays (P, F, A) and 128-frame windows, paired and from the state bank.
+
+A clip becomes `ClipArrays` (pose state P (T, 59), face F (T, 10), normalised
+audio A (T, 29)); `GestureWindows` cuts every clip into windows V_x and draws
+unpaired windows V_y from all training frames (the "state bank").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dr2model.codecs import PARAM_KEYS, ClipIdentity, Codecs
+from dr2model.network import WINDOW
+from dr2prep.errors import Dr2Error
+from dr2prep.stage import require_record
+
+PARAMS_PATH = "smplx/params.npz"
+FEATURES_DIR = "audio_features"
+MAX_LENGTH_MISMATCH = 15  # frames (0.5 s) the fit and the audio features may differ by before it is an error
+
+
+@dataclass
+class ClipArrays:
+    """One clip ready for training: arrays aligned frame by frame at 30 FPS."""
+
+    name: str
+    pose: np.ndarray  # (T, D) pose state P
+    face: np.ndarray  # (T, 10) expression F
+    audio: np.ndarray  # (T, 29) audio features, normalised with the codecs
+    identity: ClipIdentity | None = None  # None for synthetic clips that are not SMPL-X
+    feature_kind: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.pose)
+
+
+def load_params(path: Path) -> dict[str, np.ndarray]:
+    """<clip>/smplx/params.npz as a dict, checked for the keys and shapes training needs."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            params = {key: data[key] for key in data.files}  # also holds non-float entries (model_kind, detected)
+    except (OSError, ValueError) as error:
+        raise Dr2Error(f"cannot read SMPL-X parameters {path} ({error}); re-run `dr2 fit-smplx` on the clip") from None
+    return check_params(params, str(path))
+
+
+def check_params(params: dict, where: str = "params") -> dict[str, np.ndarray]:
+    missing = [key for key in PARAM_KEYS if key not in params]
+    if missing:
+        raise Dr2Error(f"{where} lacks {', '.join(missing)}; re-run `dr2 fit-smplx` on the clip")
+    params = {k: (np.asarray(v, np.float32) if k in PARAM_KEYS else v) for k, v in params.items()}
+    frames = len(params["body_pose"])
+    for key, width in PARAM_KEYS.items():
+        value = np.asarray(params[key])
+        if width is not None and value.shape != (frames, width):
+            raise Dr2Error(
+                f"{where}: {key} has shape {value.shape}, expected ({frames}, {width}); re-run `dr2 fit-smplx`"
+            )
+        if not np.all(np.isfinite(value)):
+            raise Dr2Error(f"{where}: {key} holds NaN or infinite values; re-run `dr2 fit-smplx` on the clip")
+    return params
+
+
+def align_lengths(params: dict, features: np.ndarray, where: str) -> tuple[dict, np.ndarray]:
+    """Crop the fit and the audio features to the same number of frames (they may differ by rounding)."""
+    frames, feature_frames = len(params["body_pose"]), len(features)
+    if abs(frames - feature_frames) > MAX_LENGTH_MISMATCH:
+        raise Dr2Error(
+            f"{where}: the SMPL-X fit has {frames} frames but the audio features {feature_frames}; "
+            f"re-run `dr2 prep` on the clip so both come from the same video"
+        )
+    n = min(frames, feature_frames)
+
+    def per_frame(key: str, value) -> bool:
+        return key != "betas" and np.ndim(value) >= 1 and len(value) == frames
+
+    cropped = {k: (v[:n] if per_frame(k, v) else v) for k, v in params.items()}
+    return cropped, features[:n]
+
+
+def clip_arrays_from_params(params_npz, features_npy, codecs: Codecs, name: str | None = None) -> ClipArrays:
+    """SMPL-X params (path or dict) + audio features ((T, 29) path or array) -> ClipArrays.
+
+    The clip's translation normalisation and fixed shape/orientation are
+    computed here and returned in `identity`; the learned codes come from
+    `codecs`.
+    """
+    if isinstance(params_npz, (str, Path)):
+        name = name or Path(params_npz).parent.parent.name
+        params = load_params(Path(params_npz))
+    else:
+        params = check_params(dict(params_npz), name or "params")
+    features = np.load(features_npy, allow_pickle=False) if isinstance(features_npy, (str, Path)) else features_npy
+    features = np.asarray(features, np.float32)
+    name = name or "clip"
+    params, features = align_lengths(params, features, name)
+    identity = codecs.identity_for(params, name)
+    pose, face = codecs.encode(params, identity)
+    return ClipArrays(name, pose, face, codecs.normalise_audio(features), identity)
+
+
+@dataclass(frozen=True)
+class ClipInputs:
+    """What `train_model` reads from a prepared clip directory."""
+
+    name: str
+    params: dict
+    features: np.ndarray
+    feature_kind: str
+
+
+def read_clip_inputs(clip_dir: Path, feature_kind: str | None = None) -> ClipInputs:
+    """A prepared clip's SMPL-X fit and audio features, with clear errors for what is missing."""
+    clip_dir = Path(clip_dir)
+    if not clip_dir.is_dir():
+        raise Dr2Error(f"clip directory {clip_dir} does not exist; give a clip made by `dr2 prep`")
+    require_record(clip_dir, "smplx", "train")
+    require_record(clip_dir, "audio_features", "train")
+    kinds = available_feature_kinds(clip_dir)
+    if feature_kind is None:
+        if len(kinds) != 1:
+            raise Dr2Error(
+                f"clip {clip_dir.name} has audio features of kinds {kinds or 'none'}; "
+                f"choose one with --feature-kind or re-run `dr2 prep`"
+            )
+        feature_kind = kinds[0]
+    elif feature_kind not in kinds:
+        raise Dr2Error(
+            f"clip {clip_dir.name} has no '{feature_kind}' audio features (has {', '.join(kinds) or 'none'}); "
+            f"run `dr2 prep` with that feature kind"
+        )
+    try:
+        features = np.load(clip_dir / FEATURES_DIR / f"{feature_kind}.npy", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise Dr2Error(f"cannot read audio features of clip {clip_dir.name} ({error}); re-run `dr2 prep`") from None
+    params = load_params(clip_dir / PARAMS_PATH)
+    return ClipInputs(clip_dir.name, params, np.asarray(features, np.float32), feature_kind)
+
+
+def available_feature_kinds(clip_dir: Path) -> list[str]:
+    """Kinds with both <kind>.npy and <kind>.json under <clip>/audio_features/."""
+    folder = Path(clip_dir) / FEATURES_DIR
+    return sorted(p.stem for p in folder.glob("*.npy") if p.with_suffix(".json").is_file())
+
+
+def feature_description(clip_dir: Path, kind: str) -> dict:
+    try:
+        return json.loads((Path(clip_dir) / FEATURES_DIR / f"{kind}.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+class GestureWindows:
+    """All 128-frame windows of the training clips, and the state bank for unpaired windows.
+
+    Paired windows start every `stride` frames (one epoch = all of them);
+    unpaired windows V_y may start at any frame of any clip.
+    """
+
+    def __init__(self, clips: list[ClipArrays], window: int = WINDOW, stride: int = 1):
+        short = [c.name for c in clips if len(c) < window]
+        if short:
+            raise Dr2Error(
+                f"clip(s) {', '.join(short)} have fewer than {window} frames ({window / 30:.1f} s); "
+                f"training needs at least that much video per clip"
+            )
+        self.window = window
+        self.pose = torch.from_numpy(np.concatenate([c.pose for c in clips]))
+        self.face = torch.from_numpy(np.concatenate([c.face for c in clips]))
+        self.audio = torch.from_numpy(np.concatenate([c.audio for c in clips]))
+        offsets = np.cumsum([0] + [len(c) for c in clips])
+        # Global start frames of every possible window (state bank) and of the paired windows.
+        self.bank_starts = torch.from_numpy(np.concatenate([
+            np.arange(o, o + len(c) - window + 1) for o, c in zip(offsets, clips)
+        ]))
+        self.paired_starts = torch.from_numpy(np.concatenate([
+            _strided_starts(o, len(c), window, stride) for o, c in zip(offsets, clips)
+        ]))
+
+    def __len__(self) -> int:
+        return len(self.paired_starts)
+
+    def _gather(self, tensor: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        index = starts[:, None] + torch.arange(self.window)
+        return tensor[index]
+
+    def batch(self, paired: torch.Tensor, unpaired: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Window indices -> audio A_x, pose P_x, face F_x (B, 128, ·) and the state-bank pose P_y."""
+        x = self.paired_starts[paired]
+        y = self.bank_starts[unpaired]
+        return {
+            "audio": self._gather(self.audio, x),
+            "pose": self._gather(self.pose, x),
+            "face": self._gather(self.face, x),
+            "pose_unpaired": self._gather(self.pose, y),
+        }
+
+
+def _strided_starts(offset: int, length: int, window: int, stride: int) -> np.ndarray:
+    """Window starts every `stride` frames; the last window is aligned to the clip's end so no frame is left out."""
+    starts = np.arange(0, length - window + 1, stride)
+    if starts[-1] != length - window:
+        starts = np.append(starts, length - window)
+    return offset + starts

@@ -1,0 +1,74 @@
+"""Training losses of the paired and unpaired branches, with configurable weights.
+
+The main paper's loss formulas are not public; this is dr2's choice (why, per term):
+
+Paired branch (A_x, P_{x,1}) -> (P̂_x, F̂_x), ground truth known:
+  pair_pose   L1(P̂_x, P_x^G)            P_x^G carries Eq. 1's noise, so it starts at the noised P_{x,1}.
+  pair_face   L1(F̂_x, F_x)
+Unpaired branch (A_x, P_{y,1}) -> (P̂_y, F̂_y), no ground truth for this pairing:
+  unpaired_start     ramp-weighted L1(P̂_y, P_y^G) over the first m frames (weights max(0, 1 − t/m)).
+                     The window must begin at the state it was given and leave it the way the
+                     bank's sequence did: this is what makes recurrent windows join without a jump,
+                     for any state, not only the ones paired with this audio.
+  unpaired_velocity  L1(P̂_y[t+1] − P̂_y[t], P_x^G[t+1] − P_x^G[t]): the motion comes from the audio
+                     (beats, strokes), the posture from the initial state (DR²'s disentanglement):
+                     the same audio drives the same movement from another posture.
+  unpaired_face      L1(F̂_y, F_x): the face is not part of the pose state, so it depends on the
+                     audio alone and must not change with the initial state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from dr2model.noise import NOISE_RANGE, ramp_weights
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    pair_pose: float = 1.0
+    pair_face: float = 1.0
+    unpaired_start: float = 1.0
+    unpaired_velocity: float = 1.0
+    unpaired_face: float = 0.5
+
+
+def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().mean()
+
+
+def start_l1(pred: torch.Tensor, target: torch.Tensor, span: int = NOISE_RANGE) -> torch.Tensor:
+    """Ramp-weighted L1 over the first `span` frames: (B, T, D) -> scalar; frame 0 counts fully."""
+    weights = ramp_weights(min(span, pred.shape[-2]), span, pred.device, pred.dtype)
+    diff = (pred[..., : len(weights), :] - target[..., : len(weights), :]).abs().mean(dim=-1)
+    return (diff * weights).sum(dim=-1).mean() / weights.sum()
+
+
+def velocity_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between frame-to-frame differences of two (B, T, D) sequences."""
+    return l1(pred[..., 1:, :] - pred[..., :-1, :], target[..., 1:, :] - target[..., :-1, :])
+
+
+def gesture_losses(
+    pred_pose: torch.Tensor,
+    pred_face: torch.Tensor,
+    target_pose: torch.Tensor,
+    target_face: torch.Tensor,
+    pred_pose_unpaired: torch.Tensor,
+    pred_face_unpaired: torch.Tensor,
+    target_pose_unpaired: torch.Tensor,
+    weights: LossWeights = LossWeights(),
+    span: int = NOISE_RANGE,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """All terms (detached, for logging) and their weighted sum. Poses (B, T, D), faces (B, T, 10)."""
+    terms = {
+        "pair_pose": l1(pred_pose, target_pose),
+        "pair_face": l1(pred_face, target_face),
+        "unpaired_start": start_l1(pred_pose_unpaired, target_pose_unpaired, span),
+        "unpaired_velocity": velocity_l1(pred_pose_unpaired, target_pose),
+        "unpaired_face": l1(pred_face_unpaired, target_face),
+    }
+    total = sum(getattr(weights, name) * value for name, value in terms.items())
+    return total, {name: value.detach() for name, value in terms.items()}

@@ -1,0 +1,270 @@
+"""The per-frame SMPLify-X objective with DR²'s motion loss, evaluated for a batch of frames.
+
+Per frame the variables are body_pose (63 rotations, or VPoser v1.0's 32-dim code
+when the user gives its snapshot), left/right hand (12 MANO PCA coefficients with a
+licensed SMPL-X, else 45 rotations), jaw (3), face (10) and translation (3: x, y in
+metres and log z, so depth stays positive and its steps are relative); betas and
+global orientation are shared by the clip.
+
+The data term is measured in millimetres at the body (pixel error / pixels per
+millimetre at the reference frame's depth), so one set of weights serves any
+resolution, focal length and framing. Prior weights enter squared, as in SMPLify-X.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dr2prep.bodymodel.fast_forward import FastForward
+from dr2prep.bodymodel.hand_limits import hand_limits
+from dr2prep.bodymodel.loading import BodyModel
+from dr2prep.bodymodel.openpose_correspondence import (
+    BODY_DEFINITION_DIFFERS,
+    FACE,
+    FACE_PUPILS,
+    LEFT_HAND,
+    NUM_KEYPOINTS,
+    RIGHT_HAND,
+)
+from dr2prep.fitting import losses
+from dr2prep.fitting.camera import project
+
+# Order and sizes of the per-frame variables in one flat vector (hands resized for PCA).
+GROUPS = ("body_pose", "left_hand", "right_hand", "jaw", "face", "transl")
+VPOSER_CODE_SIZE = 32
+MOTION_GROUPS = ("body_pose", "left_hand", "right_hand")  # DR²'s motion loss: b, h_l, h_r
+JAW_AXIS_WEIGHTS = (1.0, 10.0, 10.0)  # SMPLify-X: opening the jaw (x) is cheap, twisting it (y, z) is not
+
+
+def _rest_pose_of_a_speaker() -> np.ndarray:
+    """(63,) the body prior's centre: arms lowered, elbows half bent forwards, the rest straight.
+
+    SMPL-X's zero pose is a T-pose; an L2 prior around it pulls lowered arms up and, with the
+    pitch of the body free, tilts the whole body to make up for it.
+    """
+    pose = np.zeros((21, 3))
+    pose[15, 2], pose[16, 2] = -1.2, 1.2  # left / right shoulder: arm lowered about 70 degrees
+    pose[17, 1], pose[18, 1] = -0.6, 0.6  # left / right elbow: forearm half forwards
+    return pose.reshape(-1)
+
+
+BODY_POSE_MEAN = _rest_pose_of_a_speaker()
+
+
+@dataclass(frozen=True)
+class PriorWeights:
+    """One stage's weights (SMPLify-X convention: each enters squared)."""
+
+    body: float
+    hand: float
+    face: float  # expression / open-body face code
+    jaw: float
+    bending: float
+    shape: float
+    hand_keypoints: float  # data weight of the hand keypoints
+    face_keypoints: float  # data weight of the face keypoints
+    upright: float = 0.0  # reference frames only: global orientation away from upright, facing the camera
+
+
+def keypoint_weights(hands: float, face: float) -> torch.Tensor:
+    """(137,) data weight per keypoint: points whose definition differs from SMPL-X get 0."""
+    weights = torch.ones(NUM_KEYPOINTS)
+    weights[LEFT_HAND] = hands
+    weights[RIGHT_HAND] = hands
+    weights[FACE] = face
+    weights[list(BODY_DEFINITION_DIFFERS)] = 0.0
+    weights[[FACE.start + i for i in FACE_PUPILS]] = 0.0
+    return weights
+
+
+class FrameLayout:
+    """Where each group lives in the flat per-frame vector, and how hands become rotations."""
+
+    def __init__(self, body: BodyModel, vposer: torch.nn.Module | None = None):
+        self.hand_pca = body.hand_pca
+        self.vposer = vposer
+        hand_size = 45 if body.hand_pca is None else body.hand_pca.left.shape[0]
+        body_size = 63 if vposer is None else VPOSER_CODE_SIZE
+        sizes = {"body_pose": body_size, "left_hand": hand_size, "right_hand": hand_size, "jaw": 3,
+                 "face": body.num_expression, "transl": 3}
+        self.slices, start = {}, 0
+        for name in GROUPS:
+            self.slices[name] = slice(start, start + sizes[name])
+            start += sizes[name]
+        self.size = start
+        # Box constraints: the open body's full hand rotations stay inside its hand joint limits
+        # (hand_limits.py), enforced by projecting every step; everything else is free.
+        self.lower, self.upper = np.full(start, -np.inf), np.full(start, np.inf)
+        if body.hand_pca is None:
+            for side, mean in (("left", body.hand_mean_left), ("right", body.hand_mean_right)):
+                lower, upper = hand_limits(side)
+                self.lower[self.slices[f"{side}_hand"]] = lower.reshape(-1) - np.asarray(mean).reshape(-1)
+                self.upper[self.slices[f"{side}_hand"]] = upper.reshape(-1) - np.asarray(mean).reshape(-1)
+        self._bounds: dict = {}
+
+    def split(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: x[:, part] for name, part in self.slices.items()}
+
+    def clamp(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, D) projected into the variables' bounds."""
+        key = (x.device, x.dtype)
+        if key not in self._bounds:
+            self._bounds[key] = tuple(torch.as_tensor(b, dtype=x.dtype, device=x.device) for b in (self.lower, self.upper))
+        return torch.maximum(torch.minimum(x, self._bounds[key][1]), self._bounds[key][0])
+
+    def body_pose(self, groups: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, 63) body rotations (decoded from the VPoser code when there is one)."""
+        if self.vposer is None:
+            return groups["body_pose"]
+        return self.vposer.decode(groups["body_pose"])
+
+    def full_hands(self, groups: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 45) rotations of each hand, relative to the mean hand."""
+        if self.hand_pca is None:
+            return groups["left_hand"], groups["right_hand"]
+        return self.hand_pca.to_full(groups["left_hand"], "left"), self.hand_pca.to_full(groups["right_hand"], "right")
+
+    def motion_mask(self, translation_ratio: float) -> np.ndarray:
+        """(D,) weight of each variable in the motion loss, relative to ω (translation: ω_t / ω)."""
+        mask = np.zeros(self.size)
+        for name in MOTION_GROUPS:
+            mask[self.slices[name]] = 1.0
+        mask[self.slices["transl"]] = translation_ratio
+        return mask
+
+
+def to_translation(variables: torch.Tensor) -> torch.Tensor:
+    """(B, 3) translation variables (x, y, log z) -> SMPL-X transl (B, 3) in metres."""
+    return torch.cat([variables[:, :2], torch.exp(variables[:, 2:3])], dim=1)
+
+
+def from_translation(transl: np.ndarray) -> np.ndarray:
+    """Inverse of to_translation, numpy (..., 3)."""
+    transl = np.asarray(transl, dtype=np.float64)
+    return np.concatenate([transl[..., :2], np.log(np.maximum(transl[..., 2:3], 1e-3))], axis=-1)
+
+
+class Objective:
+    """L_fit = L_SMPLify-X + ω‖b − b̂‖² + ω‖h_l − ĥ_l‖² + ω‖h_r − ĥ_r‖² (+ ω_t‖t − t̂‖², ours).
+
+    `pixels_per_mm` converts pixel errors to millimetres at the body; `rho` is the
+    Geman-McClure scale in millimetres.
+    """
+
+    def __init__(self, body: BodyModel, forward: FastForward, focal_length: float, center, rho: float,
+                 pixels_per_mm: float, vposer: torch.nn.Module | None = None):
+        self.layout = FrameLayout(body, vposer)
+        self.forward = forward
+        self.focal_length = float(focal_length)
+        self.rho = float(rho)
+        self.pixels_per_mm = float(pixels_per_mm)
+        device = forward.rest_joints.device
+        self.device = device
+        self.center = torch.as_tensor(np.asarray(center, dtype=np.float32), device=device)
+        self.jaw_axis = torch.tensor(JAW_AXIS_WEIGHTS, device=device)
+        self.body_mean = torch.as_tensor(np.asarray(BODY_POSE_MEAN, dtype=np.float32).reshape(-1), device=device)
+
+    def points(self, x: torch.Tensor, global_orient: torch.Tensor, betas: torch.Tensor | None = None):
+        """(B, 137, 3) camera-space keypoints and (B, 137, 2) their projections in pixels."""
+        groups = self.layout.split(x)
+        left, right = self.layout.full_hands(groups)
+        out = self.forward(global_orient.expand(x.shape[0], 3), self.layout.body_pose(groups), groups["jaw"], left,
+                           right, groups["face"], to_translation(groups["transl"]), betas=betas)
+        return out.points, project(out.points, self.focal_length, self.center)
+
+    def joints(self, x: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
+        """(B, 55, 3) SMPL-X joints in camera space (metres)."""
+        groups = self.layout.split(x)
+        left, right = self.layout.full_hands(groups)
+        return self.forward(global_orient.expand(x.shape[0], 3), self.layout.body_pose(groups), groups["jaw"], left,
+                            right, groups["face"], to_translation(groups["transl"])).joints
+
+    def data_residuals(self, x, global_orient, keypoints, betas=None) -> torch.Tensor:
+        """(B, 137, 2) reprojection error in millimetres at the body."""
+        _, projected = self.points(x, global_orient, betas)
+        return (projected - keypoints[..., :2]) / self.pixels_per_mm
+
+    def data_weights(self, keypoints: torch.Tensor, weights: PriorWeights) -> torch.Tensor:
+        """(B, 137) keypoint weight × detection confidence."""
+        return keypoint_weights(weights.hand_keypoints, weights.face_keypoints).to(keypoints.device) * keypoints[..., 2]
+
+    def prior_residuals(self, x: torch.Tensor, weights: PriorWeights, betas=None,
+                        global_orient=None) -> dict[str, torch.Tensor]:
+        """(B, n) residual vector of each prior; its squared norm is the prior's value.
+
+        The clip-level priors (shape, upright) are added when betas are given: on the
+        reference frames, where betas and the global orientation are optimised.
+        """
+        groups = self.layout.split(x)
+        body_pose = self.layout.body_pose(groups)
+        # VPoser's code is a standard normal around its own mean pose; rotations get the speaker's rest pose.
+        body_prior = groups["body_pose"] if self.layout.vposer is not None else groups["body_pose"] - self.body_mean
+        terms = {
+            "body": weights.body * body_prior,
+            "bending": weights.bending * losses.bending(body_pose),
+            "hands": weights.hand * torch.cat([groups["left_hand"], groups["right_hand"]], dim=1),
+            "face": weights.face * groups["face"],
+            "jaw": weights.jaw * groups["jaw"] * self.jaw_axis,
+        }
+        if betas is not None:
+            terms["shape"] = weights.shape * betas.reshape(-1, betas.shape[-1]).expand(x.shape[0], -1)
+            if weights.upright and global_orient is not None:
+                terms["upright"] = weights.upright * losses.tilt(global_orient.expand(x.shape[0], 3))
+        return terms
+
+    def per_frame(self, x, keypoints, global_orient, weights: PriorWeights, betas=None) -> dict[str, torch.Tensor]:
+        """(B,) value of each term for frames x (B, D) against keypoints (B, 137, 3)."""
+        residual = self.data_residuals(x, global_orient, keypoints, betas)
+        squared = (residual**2).sum(dim=-1)
+        terms = {"data": (self.data_weights(keypoints, weights) * losses.gmof(squared, self.rho)).sum(dim=-1)}
+        for name, value in self.prior_residuals(x, weights, betas, global_orient).items():
+            terms[name] = losses.squared_norm(value)
+        return terms
+
+    def cost(self, x, keypoints, global_orient, weights: PriorWeights, betas=None) -> torch.Tensor:
+        """(B,) the per-frame objective (without the motion loss)."""
+        return sum(self.per_frame(x, keypoints, global_orient, weights, betas).values())
+
+    def gauss_newton_residuals(self, x, keypoints, global_orient, weights: PriorWeights, betas=None,
+                               robust_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, R) residuals whose squared sum models `cost` (IRLS: robust weights held fixed).
+
+        `robust_weights` (B, 137) are the GMoF slopes at the linearisation point (1 when None).
+        """
+        residual = self.data_residuals(x, global_orient, keypoints, betas)
+        scale = self.data_weights(keypoints, weights)
+        if robust_weights is not None:
+            scale = scale * robust_weights
+        data = (residual * scale.clamp(min=0).sqrt()[..., None]).reshape(x.shape[0], -1)
+        return torch.cat([data, *self.prior_residuals(x, weights, betas, global_orient).values()], dim=1)
+
+    def robust_weights(self, x, keypoints, global_orient, betas=None) -> torch.Tensor:
+        """(B, 137) GMoF slopes at x, for a Gauss-Newton step."""
+        with torch.no_grad():
+            squared = (self.data_residuals(x, global_orient, keypoints, betas) ** 2).sum(dim=-1)
+        return losses.gmof_slope(squared, self.rho)
+
+    def motion(self, x: torch.Tensor, previous: torch.Tensor, weight: float, translation_weight: float) -> torch.Tensor:
+        """(B,) DR²'s motion loss between each frame and the one before it."""
+        now, before = self.layout.split(x), self.layout.split(previous)
+        pose = sum(losses.squared_norm(now[g] - before[g]) for g in MOTION_GROUPS)
+        return weight * pose + translation_weight * losses.squared_norm(now["transl"] - before["transl"])
+
+
+def reprojection_error_px(projected: torch.Tensor, keypoints: torch.Tensor, min_confidence: float = 0.3,
+                          points=slice(None)) -> torch.Tensor:
+    """(B,) mean pixel distance over the keypoints detected with at least `min_confidence` (NaN if none).
+
+    `points` selects a part (e.g. BODY); points SMPL-X defines differently are left out.
+    """
+    used = torch.zeros(NUM_KEYPOINTS, dtype=torch.bool, device=keypoints.device)
+    used[points] = True
+    used &= keypoint_weights(1.0, 1.0).to(keypoints.device) > 0
+    mask = (keypoints[..., 2] >= min_confidence) & used
+    distance = (projected - keypoints[..., :2]).norm(dim=-1)
+    count = mask.sum(dim=-1)
+    total = (distance * mask).sum(dim=-1)
+    return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan")))

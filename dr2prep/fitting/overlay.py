@@ -1,0 +1,160 @@
+"""The fitted body drawn over the clip's frames, as `smplx/overlay.mp4` with the clip's audio.
+
+For judging a fit by eye: the SMPL-X mesh (shaded, half transparent) and its
+projected keypoint skeleton are drawn with the fit's own camera, frame by
+frame, and piped to ffmpeg, so memory does not grow with the clip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cv2
+import ffmpeg
+import numpy as np
+import torch
+
+from dr2prep.bodymodel.fast_forward import FastForward
+from dr2prep.bodymodel.loading import BodyModel
+from dr2prep.errors import Dr2Error
+from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2prep.fitting.camera import project
+from dr2prep.fitting.params_file import PARAMS_NAME, load_params, smplx_inputs
+from dr2prep.keypoints.overlay import draw_keypoints
+from dr2prep.progress import progress_bar, say
+
+OVERLAY_NAME = "overlay.mp4"
+MESH_COLOUR = np.array([205, 170, 120], np.float32)  # BGR, light blue-grey
+MESH_OPACITY = 0.55
+DEPTH_LAYERS = 48  # painter's algorithm in this many depth slices (one fill call per slice and shade)
+SHADES = 6
+BATCH = 16  # frames posed by smplx at once
+CRF = 23
+
+
+def draw_mesh(image: np.ndarray, pixels: np.ndarray, depth: np.ndarray, faces: np.ndarray,
+              normals_z: np.ndarray) -> np.ndarray:
+    """Blend a shaded mesh onto image (in place): pixels (V, 2), depth (V,), faces (F, 3).
+
+    Faces are culled when they face away, sorted far to near into depth slices and
+    filled one slice and shade at a time (a few hundred OpenCV calls, not one per face).
+    """
+    facing = normals_z < 0  # the camera looks down +z: a front face's normal points to -z
+    faces, shade = faces[facing], np.clip(-normals_z[facing], 0.0, 1.0)
+    if not len(faces):
+        return image
+    face_depth = depth[faces].mean(axis=1)
+    layer = np.clip(((face_depth.max() - face_depth) / max(np.ptp(face_depth), 1e-9) * (DEPTH_LAYERS - 1)).astype(int),
+                    0, DEPTH_LAYERS - 1)  # 0 = farthest
+    level = np.minimum((shade * SHADES).astype(int), SHADES - 1)
+    polygons = np.round(pixels[faces] * 8).astype(np.int32)  # 3 bits of sub-pixel precision
+    painted = image.copy()
+    for d in range(DEPTH_LAYERS):
+        in_layer = layer == d
+        for s in range(SHADES):
+            chosen = in_layer & (level == s)
+            if chosen.any():
+                colour = tuple(float(c) for c in MESH_COLOUR * (0.35 + 0.65 * (s + 0.5) / SHADES))
+                cv2.fillPoly(painted, list(polygons[chosen]), colour, cv2.LINE_AA, shift=3)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, list(polygons), 255, cv2.LINE_8, shift=3)
+    blended = cv2.addWeighted(painted, MESH_OPACITY, image, 1 - MESH_OPACITY, 0)
+    image[mask > 0] = blended[mask > 0]
+    return image
+
+
+def _encoder_args(out: Path, width: int, height: int, fps: float, audio: Path | None) -> list[str]:
+    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=fps)
+    video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")  # x264's yuv420p needs even sizes
+    streams = [video] + ([ffmpeg.input(str(audio)).audio] if audio else [])
+    options = {"vcodec": "libx264", "pix_fmt": "yuv420p", "crf": CRF, "preset": "veryfast", "f": "mp4"}
+    if audio:
+        options["acodec"] = "aac"
+    args = ffmpeg.output(*streams, str(out), **options).compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    return args[:1] + ["-hide_banner", "-nostdin", "-v", "error"] + args[1:]
+
+
+def _posed_frames(body: BodyModel, params: dict):
+    """Yield (vertices (V, 3), keypoints (137, 3)) per frame, camera space, from the fitted parameters."""
+    layer = body.smplx_layer(batch_size=BATCH)
+    inputs = smplx_inputs(params)
+    forward = FastForward(body, params["betas"])
+    frames = len(params["body_pose"])
+    for s in range(0, frames, BATCH):
+        batch = {k: v[s : s + BATCH] for k, v in inputs.items()}
+        n = len(batch["body_pose"])
+        if n < BATCH:  # smplx's layer has a fixed batch size: pad the last batch
+            batch = {k: torch.cat([v, v[-1:].expand(BATCH - n, -1)]) for k, v in batch.items()}
+        with torch.no_grad():
+            vertices = layer(**batch).vertices[:n].numpy()
+            points = forward(batch["global_orient"][:n], batch["body_pose"][:n], batch["jaw_pose"][:n],
+                             batch["left_hand_pose"][:n], batch["right_hand_pose"][:n], batch["expression"][:n],
+                             batch["transl"][:n]).points.numpy()
+        yield from zip(vertices, points)
+
+
+def write_fit_overlay(frames: list[Path], params: dict, body: BodyModel, out: Path, fps: float,
+                      audio: Path | None) -> Path:
+    """Draw the fitted body over `frames` and encode them (with `audio` when given) into `out`, atomically."""
+    count = len(params["body_pose"])
+    if len(frames) != count:
+        raise Dr2Error(f"{len(frames)} frames but {count} fitted frames; re-run the fit with `dr2 fit-smplx --force`")
+    width, height = (int(v) for v in params["image_size"])
+    focal = float(params["focal_length"])
+    center = torch.as_tensor(params["camera_center"], dtype=torch.float32)
+    faces = body.arrays().render_faces
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(_encoder_args(tmp, width, height, fps, audio), stdin=subprocess.PIPE, stderr=log)
+        try:
+            drawn = progress_bar(zip(frames, _posed_frames(body, params)), total=count, desc="overlay", unit="frame")
+            for path, (vertices, points) in drawn:
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if image is None or image.shape[:2] != (height, width):
+                    raise Dr2Error(f"frame {path} cannot be read; re-extract the frames with `dr2 prep --only media --force`")
+                pixels = project(torch.as_tensor(vertices[None]), focal, center)[0].numpy()
+                triangles = vertices[faces]
+                normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
+                normals_z = normals[:, 2] / np.maximum(np.linalg.norm(normals, axis=1), 1e-12)
+                draw_mesh(image, pixels, vertices[:, 2], faces, normals_z)
+                keypoints = project(torch.as_tensor(points[None]), focal, center)[0].numpy()
+                draw_keypoints(image, np.concatenate([keypoints, np.ones((len(keypoints), 1), np.float32)], axis=1))
+                process.stdin.write(image.tobytes())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early; its log says why
+        except BaseException:
+            process.kill()
+            process.wait()
+            tmp.unlink(missing_ok=True)
+            raise
+        code = process.wait()
+        log.seek(0)
+        message = log.read().decode(errors="replace").strip()
+    if code != 0:
+        tmp.unlink(missing_ok=True)
+        first = message.splitlines()[0] if message else f"exit code {code}"
+        raise Dr2Error(f"ffmpeg could not write {out} ({first}); check free disk space")
+    os.replace(tmp, out)
+    return out
+
+
+def make_fit_overlay(clip_dir: Path, body: BodyModel) -> Path:
+    """Write smplx/overlay.mp4 unless it exists (a re-fit replaces the whole smplx/ folder)."""
+    clip_dir = Path(clip_dir)
+    out = clip_dir / "smplx" / OVERLAY_NAME
+    if out.exists():
+        say(f"overlay: up to date ({out})")
+        return out
+    clip = json.loads((clip_dir / "clip.json").read_text())
+    params = load_params(clip_dir / "smplx" / PARAMS_NAME)
+    audio = clip_dir / "audio.wav"
+    frames = sorted((clip_dir / "frames").glob("*.jpg"))
+    write_fit_overlay(frames, params, body, out, float(clip["fps"]), audio if audio.is_file() else None)
+    say(f"overlay: {out}")
+    return out

@@ -1,0 +1,56 @@
+"""The fit's output file `smplx/params.npz`: SMPL-X parameters per frame, the camera, and how well they fit.
+
+Keys (T frames), all plain arrays (load with allow_pickle=False):
+- betas (10,), global_orient (T, 3), transl (T, 3) metres, body_pose (T, 63), jaw_pose (T, 3),
+  leye_pose / reye_pose (T, 3) (zero), left_hand_pose / right_hand_pose (T, 45) full axis-angle
+  relative to the mean hand (smplx's flat_hand_mean=False), expression (T, 10) (the open body's
+  face code), and left_hand_pca / right_hand_pca (T, 12) when the model has MANO's hand PCA;
+- focal_length () px, camera_center (2,) px, image_size (2,) width, height: the pinhole the fit
+  assumed (camera at the origin looking down +z, image y down: the body's transl is in it);
+- loss (T,) the objective per frame, reprojection_px (T,) mean keypoint error (NaN where nothing
+  was detected), detected (T,) bool (any body keypoint), reference_frames (K,);
+- model_kind () str ("open" or "smplx"), fps ().
+
+`smplx_inputs(params)` gives the keyword arguments of `smplx.SMPLX.forward` (betas repeated per frame).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dr2prep.errors import Dr2Error
+
+PARAMS_NAME = "params.npz"
+SMPLX_KEYS = ("global_orient", "transl", "body_pose", "jaw_pose", "leye_pose", "reye_pose",
+              "left_hand_pose", "right_hand_pose", "expression")
+
+
+def save_params(path: Path, params: dict[str, np.ndarray]) -> None:
+    """Write params.npz (float32 arrays, bool `detected`, str `model_kind`)."""
+    arrays = {}
+    for key, value in params.items():
+        value = np.asarray(value)
+        arrays[key] = value.astype(np.float32) if value.dtype.kind == "f" else value
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_params(path: Path) -> dict[str, np.ndarray]:
+    """Read params.npz without unpickling."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise Dr2Error(f"cannot read {path} ({error}); re-run `dr2 fit-smplx --force` on the clip") from None
+
+
+def smplx_inputs(params: dict[str, np.ndarray]):
+    """Keyword arguments (torch, float32) of smplx.SMPLX.forward for all frames of params."""
+    import torch
+
+    frames = len(params["body_pose"])
+    inputs = {key: torch.as_tensor(np.asarray(params[key], np.float32)) for key in SMPLX_KEYS}
+    inputs["betas"] = torch.as_tensor(np.asarray(params["betas"], np.float32)).reshape(1, -1).expand(frames, -1)
+    return inputs

@@ -1,0 +1,284 @@
+"""The SMPL-X fitting stage: keypoints.npz -> smplx/params.npz + smplx/report.json (+ overlay.mp4).
+
+Resumable: the reference fit and every chunk of fitted frames are committed to
+the stage's partial directory as they finish, so a crash loses at most one
+chunk, and a re-run with the same inputs and settings continues from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dr2prep.bodymodel.loading import BodyModel
+from dr2prep.bodymodel.openpose_correspondence import BODY
+from dr2prep.errors import Dr2Error
+from dr2prep.fitting import metrics
+from dr2prep.fitting.camera import image_center
+from dr2prep.fitting.fit import (
+    MODES,
+    FitSettings,
+    ReferenceFit,
+    clip_objective,
+    fit_reference_frames,
+    fit_sequence,
+    load_pose_prior,
+)
+from dr2prep.fitting.objective import reprojection_error_px, to_translation
+from dr2prep.fitting.params_file import PARAMS_NAME, save_params
+from dr2prep.keypoints.openpose_format import load_keypoints
+from dr2prep.progress import progress_bar, say
+from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint, write_json_atomic
+
+SMPLX_STAGE = StageSpec(name="smplx", version="1", outputs=("smplx",), resumable=True)
+REPORT_NAME = "report.json"
+CHUNK_FRAMES = 128  # frames per committed chunk (rounded to whole windows)
+EVALUATION_BATCH = 256  # frames per batch when measuring the finished fit
+
+
+def check_settings(settings: FitSettings) -> None:
+    """Refuse settings that cannot fit anything, before any work."""
+    problems = []
+    if settings.mode not in MODES:
+        problems.append(f"--mode must be one of {', '.join(MODES)} (got {settings.mode!r})")
+    if not settings.focal_length > 0:
+        problems.append(f"--focal-length must be positive (got {settings.focal_length})")
+    if settings.motion_weight < 0 or settings.translation_motion_weight < 0:
+        problems.append("motion weights must not be negative")
+    if settings.window < 1 or settings.iterations < 1 or settings.first_frame_iterations < 1:
+        problems.append("--window and --iterations must be at least 1")
+    if settings.reference_frames < 1:
+        problems.append("--reference-frames must be at least 1")
+    if problems:
+        raise Dr2Error("; ".join(problems))
+
+
+def run_fit_stage(
+    clip_dir: Path,
+    body: BodyModel,
+    settings: FitSettings = FitSettings(),
+    device: str = "cpu",
+    force: bool = False,
+    overlay: bool = False,
+) -> StageOutcome:
+    """Fit SMPL-X to the clip's keypoints (temporally regularised SMPLify-X); skipped when up to date.
+
+    `device` is "cpu" or "cuda" (already resolved). `overlay` also writes smplx/overlay.mp4
+    (outside the cached outputs, so asking for it never re-runs the fit).
+    """
+    clip_dir = Path(clip_dir)
+    check_settings(settings)
+    if settings.vposer:  # recorded absolute, so the cache does not depend on the working directory
+        settings = dataclasses.replace(settings, vposer=str(Path(settings.vposer).expanduser().resolve()))
+    inputs = {"keypoints": upstream_fingerprint(clip_dir, "keypoints", "smplx"), "body_model": body.fingerprint}
+    vposer = load_pose_prior(settings, device)
+    if vposer is not None:
+        inputs["vposer"] = module_fingerprint(vposer)
+    track = load_keypoints(clip_dir)
+    clip = json.loads((clip_dir / "clip.json").read_text())
+
+    def build(partial: Path) -> dict:
+        with cpu_threads(1 if device == "cpu" else None):
+            return _fit_clip(partial, body, track.keypoints, track.image_size, float(clip.get("fps", 30)), settings,
+                             device, vposer)
+
+    outcome = run_stage(clip_dir, SMPLX_STAGE, inputs, settings, build, force=force)
+    if overlay:
+        from dr2prep.fitting.overlay import make_fit_overlay
+
+        make_fit_overlay(clip_dir, body)
+    return outcome
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None):
+    """Run torch's CPU ops on `count` threads (None: unchanged), then restore the setting.
+
+    The fit's ops are small (one window of frames), so threads gain little, and torch's
+    OpenMP workers spin when other processes share the cores: on the busy 2-core machine
+    one thread fitted 23x faster than two. One thread also makes runs bit-reproducible.
+    """
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def module_fingerprint(module: torch.nn.Module) -> str:
+    """sha256 of a network's weights (names and values), whatever file they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode() + b"\0" + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _save_atomic(path: Path, **arrays) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _reference(partial: Path, body, keypoints, image_size, settings, device, vposer) -> tuple[ReferenceFit, float]:
+    """The reference fit, from the partial directory when an earlier run finished it."""
+    path = partial / "reference.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            fit = ReferenceFit(data["frames"], data["betas"], data["global_orient"], data["x"], float(data["pixels_per_mm"]))
+            return fit, float(data["seconds"])
+    started = time.time()
+    say(f"smplx: fitting the reference frame{'s' if settings.reference_frames > 1 else ''} (SMPLify-X)")
+    fit = fit_reference_frames(body, keypoints, settings, image_size, device, vposer)
+    seconds = time.time() - started
+    _save_atomic(path, frames=fit.frames, betas=fit.betas, global_orient=fit.global_orient, x=fit.x,
+                 pixels_per_mm=fit.pixels_per_mm, seconds=seconds)
+    return fit, seconds
+
+
+def _finished_chunks(chunk_dir: Path) -> list[dict]:
+    """The committed chunks, in order, as long as they join up from frame 0."""
+    chunks, expected = [], 0
+    for path in sorted(chunk_dir.glob("chunk-*.npz")):
+        with np.load(path, allow_pickle=False) as data:
+            chunk = {key: data[key] for key in data.files}
+        if int(chunk["start"]) != expected:
+            break
+        chunks.append(chunk)
+        expected += len(chunk["x"])
+    return chunks
+
+
+def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSettings, device, vposer) -> dict:
+    frames = len(keypoints)
+    reference, reference_seconds = _reference(partial, body, keypoints, image_size, settings, device, vposer)
+    objective = clip_objective(body, reference, settings, image_size, device, vposer)
+    chunk_dir = partial / "chunks"
+    chunk_dir.mkdir(exist_ok=True)
+    chunks = _finished_chunks(chunk_dir)
+    start = sum(len(c["x"]) for c in chunks)
+    if start:
+        say(f"smplx: resuming at frame {start} of {frames}")
+    step = settings.window if settings.mode == "window" else 1
+    chunk_frames = max(1, round(CHUNK_FRAMES / step)) * step
+    previous = chunks[-1]["x"][-1] if chunks else None
+    bar = progress_bar(total=frames, initial=start, desc="smplx", unit="frame")
+    started = time.time()
+    for chunk in fit_sequence(objective, keypoints, reference, settings, device, start, previous, chunk_frames):
+        seconds = time.time() - started
+        record = {"start": chunk.start, "x": chunk.x, "loss": chunk.loss, "seconds": seconds}
+        _save_atomic(chunk_dir / f"chunk-{chunk.start:08d}.npz", **record)
+        chunks.append(record)
+        bar.update(len(chunk.x))
+        started = time.time()
+    bar.close()
+
+    x = np.concatenate([c["x"] for c in chunks]).astype(np.float32)
+    loss = np.concatenate([c["loss"] for c in chunks])
+    fit_seconds = float(sum(float(c["seconds"]) for c in chunks))
+    out_dir = partial / "smplx"
+    out_dir.mkdir(exist_ok=True)
+    params, quality = _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, settings)
+    save_params(out_dir / PARAMS_NAME, params)
+    height = image_size[1]
+    report = {
+        "frames": frames,
+        "mode": settings.mode,
+        "model_kind": body.kind,
+        "device": str(device),
+        "reference_frames": [int(f) for f in reference.frames],
+        "pixels_per_mm": round(reference.pixels_per_mm, 6),
+        "reprojection_px": quality["all"],
+        "reprojection_body_px": quality["body"],
+        "reprojection_fraction_of_height": {k: None if v is None else _round(v / height)
+                                            for k, v in quality["all"].items()},
+        "detected_fraction": round(float(params["detected"].mean()), 4),
+        "jitter_mm_per_frame2": round(quality["jitter"], 3),
+        "translation_jitter": {k: round(v, 6) for k, v in metrics.translation_jitter(params["transl"]).items()},
+        "seconds": {"reference": round(reference_seconds, 3), "frames": round(fit_seconds, 3),
+                    "per_frame": round(fit_seconds / max(frames, 1), 5)},
+        "frames_per_second": round(frames / max(fit_seconds, 1e-9), 2),
+        "settings": dataclasses.asdict(settings),
+    }
+    write_json_atomic(out_dir / REPORT_NAME, report)
+    median = quality["all"]["median"]
+    if median is not None:
+        say(f"smplx: median reprojection error {median:.2f} px ({median / height:.2%} of the image height), "
+            f"{report['frames_per_second']:.1f} frames/s")
+    return {key: report[key] for key in ("frames", "mode", "reprojection_px", "jitter_mm_per_frame2", "frames_per_second")}
+
+
+def _round(value, digits=5):
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, settings):
+    """params.npz's arrays and the fit's quality figures."""
+    layout = objective.layout
+    frames = len(x)
+    device = objective.device
+    orient = torch.as_tensor(reference.global_orient[None], dtype=torch.float32, device=device)
+    errors, body_errors, joints = [], [], []
+    with torch.no_grad():
+        for s in range(0, frames, EVALUATION_BATCH):
+            batch = torch.as_tensor(x[s : s + EVALUATION_BATCH], device=device)
+            target = torch.as_tensor(keypoints[s : s + EVALUATION_BATCH], device=device)
+            _, projected = objective.points(batch, orient)
+            errors.append(reprojection_error_px(projected, target).cpu().numpy())
+            body_errors.append(reprojection_error_px(projected, target, points=BODY).cpu().numpy())
+            joints.append(objective.joints(batch, orient).cpu().numpy())
+        groups = layout.split(torch.as_tensor(x, device=device))
+        left, right = layout.full_hands(groups)
+        transl = to_translation(groups["transl"])
+        body_pose = layout.body_pose(groups)
+    reprojection = np.concatenate(errors)
+    body_reprojection = np.concatenate(body_errors)
+    zeros = np.zeros((frames, 3), np.float32)
+    params = {
+        "betas": reference.betas,
+        "global_orient": np.tile(reference.global_orient, (frames, 1)),
+        "transl": transl.cpu().numpy(),
+        "body_pose": body_pose.cpu().numpy(),
+        "jaw_pose": groups["jaw"].cpu().numpy(),
+        "leye_pose": zeros,
+        "reye_pose": zeros,
+        "left_hand_pose": left.cpu().numpy(),
+        "right_hand_pose": right.cpu().numpy(),
+        "expression": groups["face"].cpu().numpy(),
+        "focal_length": np.float32(settings.focal_length),
+        "camera_center": np.asarray(image_center(image_size), np.float32),
+        "image_size": np.asarray(image_size, np.int32),
+        "loss": loss,
+        "reprojection_px": reprojection,
+        "detected": (keypoints[:, BODY, 2] > 0).any(axis=1),
+        "reference_frames": np.asarray(reference.frames, np.int32),
+        "model_kind": np.array(body.kind),
+        "fps": np.float32(fps),
+    }
+    if layout.vposer is not None:
+        params["vposer_code"] = groups["body_pose"].cpu().numpy()
+    if layout.hand_pca is not None:
+        params["left_hand_pca"] = groups["left_hand"].cpu().numpy()
+        params["right_hand_pca"] = groups["right_hand"].cpu().numpy()
+
+    def summary(values):
+        finite = values[np.isfinite(values)]
+        if not len(finite):
+            return {"median": None, "mean": None}
+        return {"median": _round(np.median(finite), 3), "mean": _round(finite.mean(), 3)}
+
+    quality = {"all": summary(reprojection), "body": summary(body_reprojection),
+               "jitter": metrics.jitter(np.concatenate(joints))}
+    return params, quality

@@ -1,0 +1,145 @@
+"""The fit itself: the solver's pieces against dense references, and poses recovered from synthetic keypoints."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dr2prep.bodymodel import load_body_model
+from dr2prep.errors import Dr2Error
+from dr2prep.fitting import metrics
+from dr2prep.fitting.fit import (
+    FIRST_FRAME_STAGES,
+    FitSettings,
+    choose_reference_frames,
+    clip_objective,
+    fit_reference_frames,
+    fit_sequence,
+)
+from dr2prep.fitting.objective import Objective, from_translation, reprojection_error_px
+from dr2prep.fitting.stage import cpu_threads
+from dr2prep.fitting.solver import ColouredJacobian, jacobian, jacobian_pattern, solve_block_tridiagonal
+from dr2prep.fitting.synthetic import make_clip
+from dr2prep.bodymodel.fast_forward import FastForward
+from tests.prep.bodymodel_models import shared_cache
+
+QUICK = FitSettings(first_frame_iterations=15)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """As the stage does (stage.cpu_threads): torch's threads spin on a shared machine."""
+    with cpu_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def body(tmp_path_factory):
+    return load_body_model("open", cache=shared_cache(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def clean(body):
+    """A clean clip (no noise, dropouts or failures), its reference fit and its window fit."""
+    clip = make_clip(body, n_frames=40, seed=5, pixel_noise=0.0, dropout=0.0, failures=0)
+    settings = dataclasses.replace(QUICK, focal_length=clip.focal_length)
+    reference = fit_reference_frames(body, clip.keypoints, settings, clip.image_size, "cpu")
+    objective = clip_objective(body, reference, settings, clip.image_size, "cpu")
+    x = np.concatenate([c.x for c in fit_sequence(objective, clip.keypoints, reference, settings, "cpu")])
+    orient = torch.as_tensor(reference.global_orient[None])
+    with torch.no_grad():
+        joints = objective.joints(torch.as_tensor(x), orient).numpy()
+        _, projected = objective.points(torch.as_tensor(x), orient)
+    reprojection = reprojection_error_px(projected, torch.as_tensor(clip.keypoints)).numpy()
+    return clip, reference, joints, reprojection
+
+
+def test_block_tridiagonal_solve_matches_a_dense_solve():
+    generator = torch.Generator().manual_seed(0)
+    frames, size = 5, 7
+    a = torch.randn(frames, size, 2 * size, generator=generator, dtype=torch.float64)
+    coupling = torch.rand(size, generator=generator, dtype=torch.float64) * 3
+    diagonal = a @ a.transpose(1, 2) + torch.diag(2 * coupling)
+    rhs = torch.randn(frames, size, generator=generator, dtype=torch.float64)
+    dense = torch.block_diag(*diagonal)
+    for t in range(frames - 1):
+        block = slice(t * size, (t + 1) * size), slice((t + 1) * size, (t + 2) * size)
+        dense[block] = -torch.diag(coupling)
+        dense[block[::-1]] = -torch.diag(coupling)
+    expected = torch.linalg.solve(dense, rhs.reshape(-1)).reshape(frames, size)
+    assert torch.allclose(solve_block_tridiagonal(diagonal, coupling, rhs), expected, atol=1e-9)
+
+
+def test_coloured_jacobian_equals_the_dense_one(body):
+    """Forward differences over coloured columns give each frame's full Jacobian."""
+    clip = make_clip(body, n_frames=3, seed=1)
+    objective = Objective(body, FastForward(body, clip.betas), clip.focal_length, (640, 360), 100.0, 0.6)
+    weights = FIRST_FRAME_STAGES[-1]
+    orient = torch.as_tensor(clip.global_orient[None], dtype=torch.float32)
+    keypoints = torch.as_tensor(clip.keypoints)
+    x = torch.as_tensor(np.concatenate([clip.body_pose, clip.left_hand, clip.right_hand, clip.jaw, clip.face,
+                                        from_translation(clip.transl)], axis=1), dtype=torch.float32)
+
+    def residuals(p):
+        rows = torch.arange(len(p)) // (len(p) // 3)
+        return objective.gauss_newton_residuals(p, keypoints[rows], orient, weights)
+
+    ones = torch.ones(1, 137, 3)
+    coloured = ColouredJacobian(jacobian_pattern(
+        lambda p: objective.gauss_newton_residuals(p, ones.expand(len(p), -1, -1), orient, weights), x.shape[1], "cpu"), "cpu")
+    assert coloured.count < x.shape[1] / 4  # the sparsity is what makes a frame's Jacobian cheap
+    fast = coloured(residuals, x, residuals(x))
+    for t in range(3):
+        dense = jacobian(lambda p, t=t: objective.gauss_newton_residuals(p, keypoints[t : t + 1].expand(len(p), -1, -1),
+                                                                         orient, weights), x[t])
+        assert (fast[t] - dense).norm() / dense.norm() < 2e-3
+
+
+def test_reference_frame_is_the_best_detected_of_each_part():
+    keypoints = np.zeros((10, 137, 3), np.float32)
+    keypoints[[2, 7], :25, 2] = 0.9
+    keypoints[8, :25, 2] = 0.5
+    assert choose_reference_frames(keypoints, 1).tolist() == [2]
+    assert choose_reference_frames(keypoints, 2).tolist() == [2, 7]
+    with pytest.raises(Dr2Error, match="no body keypoints"):
+        choose_reference_frames(np.zeros((4, 137, 3), np.float32), 1)
+
+
+def test_clean_keypoints_give_back_the_pose(clean):
+    clip, reference, joints, reprojection = clean
+    assert np.nanmax(reprojection) < 1.5  # pixels, on a 1280x720 frame
+    assert metrics.pa_mpjpe(joints, clip.joints).mean() < 20  # mm: the pose, up to the depth/size ambiguity
+    assert metrics.mpjpe(joints, clip.joints).mean() < 40
+    assert np.abs(reference.global_orient - clip.global_orient).max() < 0.1
+
+
+@pytest.mark.slow
+def test_window_jitter_is_lower_than_per_frame_fitting(body):
+    """The motion loss smooths: window mode's acceleration error is well below per-frame fitting's."""
+    clip = make_clip(body, n_frames=64, seed=2)
+    settings = dataclasses.replace(QUICK, focal_length=clip.focal_length)
+    reference = fit_reference_frames(body, clip.keypoints, settings, clip.image_size, "cpu")
+    objective = clip_objective(body, reference, settings, clip.image_size, "cpu")
+    orient = torch.as_tensor(reference.global_orient[None])
+    errors = {}
+    for mode in ("window", "per-frame"):
+        mode_settings = dataclasses.replace(settings, mode=mode)
+        x = np.concatenate([c.x for c in fit_sequence(objective, clip.keypoints, reference, mode_settings, "cpu")])
+        with torch.no_grad():
+            joints = objective.joints(torch.as_tensor(x), orient).numpy()
+        errors[mode] = metrics.acceleration_error(joints, clip.joints)
+        failed = metrics.mpjpe(joints[clip.failed_frames], clip.joints[clip.failed_frames])
+        assert np.isfinite(x).all() and failed.max() < 150  # frames without detections stay plausible
+    assert errors["window"] < 0.6 * errors["per-frame"]
+
+
+def test_fit_sequence_refuses_an_unknown_mode(body):
+    clip = make_clip(body, n_frames=3, seed=1)
+    reference = fit_reference_frames(body, clip.keypoints, dataclasses.replace(QUICK, first_frame_iterations=1),
+                                     clip.image_size, "cpu")
+    objective = clip_objective(body, reference, QUICK, clip.image_size, "cpu")
+    with pytest.raises(Dr2Error, match="unknown fitting mode"):
+        next(fit_sequence(objective, clip.keypoints, reference, dataclasses.replace(QUICK, mode="batch"), "cpu"))
