@@ -36,13 +36,12 @@ def weights(model_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def test_training_loss_decreases(tmp_path):
-    settings = TrainSettings(batch_size=2, learning_rate=1e-3, window_stride=4, log_every=6, max_steps=24,
+    settings = TrainSettings(batch_size=4, learning_rate=1e-3, window_stride=4, log_every=5, max_steps=20,
                              sigma=0.1, checkpoint_every=1000)
     result = train_model([learnable_clip(200)], tmp_path / "m", settings)
     losses = [loss for _, loss in result.history]
     assert len(losses) == 4
-    print("loss every 6 steps:", losses)
-    assert losses[-1] < 0.8 * losses[0], losses
+    assert losses[-1] < 0.7 * losses[0], losses
 
 
 def test_checkpoint_round_trip(tmp_path):
