@@ -150,6 +150,71 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
 
 
 @dr2.command()
+@click.argument("speech", type=click.Path(path_type=Path))
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=Path("dr2-model"), show_default=True,
+              help="Model directory written by `dr2 train`.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Output folder [default: WORKSPACE/synth].")
+@click.option("--num-samples", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sequences to generate for the same speech (one-to-many); sample k uses seed S+k.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first sample.")
+@click.option("--init-frame", type=click.IntRange(min=0),
+              help="Start every sample from this training frame (0-based over the training clips in order); "
+                   "default: a random training frame per sample.")
+@click.option("--grid", is_flag=True, help="One preview with all samples side by side instead of one per sample.")
+@click.option("--no-preview", is_flag=True, help="Write only the SMPL-X parameters (.npz), no video.")
+@click.option("--renderer", type=click.Choice(("auto", "builtin", "pyrender")), default="auto", show_default=True,
+              help="Preview renderer: pyrender (needs pyrender-maintained and EGL/OSMesa), the built-in OpenCV one, "
+                   "or auto (pyrender on a GPU, else built-in).")
+@click.option("--smplx-model", envvar="DR2_SMPLX_MODEL",
+              help="SMPL-X .npz the training clips were fitted with (default: the open body) [env DR2_SMPLX_MODEL].")
+@click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
+              help="output_graph.pb, for models trained on DeepSpeech features [env DR2_DEEPSPEECH_GRAPH].")
+@click.pass_obj
+def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_samples: int, seed: int,
+          init_frame: int | None, grid: bool, no_preview: bool, renderer: str, smplx_model: str | None,
+          deepspeech_graph: Path | None) -> None:
+    """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
+    from dr2model.synthesis import synthesize
+    from dr2prep.device import resolve_device
+
+    outputs = synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples, seed=seed,
+                         init_frame=init_frame, device=resolve_device(obj["device"]), preview=not no_preview,
+                         grid=grid, deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer)
+    for path in dict.fromkeys(p for o in outputs for p in (o.params_path, o.preview_path) if p is not None):
+        click.echo(str(path))
+
+
+@dr2.command("eval")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path),
+              help="Model directory: evaluate its gestures for the clips' speech and each --audio.")
+@click.option("--clips", "clips", multiple=True, type=click.Path(path_type=Path),
+              help="Prepared clip (WORKSPACE/CLIP): its fit quality, and with --model gestures for its speech "
+                   "against its fit; repeat for several.")
+@click.option("--audio", "audio", multiple=True, type=click.Path(path_type=Path),
+              help="Speech file to synthesise for (no ground truth); repeat for several. Needs --model.")
+@click.option("--num-samples", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Samples per input (diversity needs two or more).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON here.")
+@click.option("--smplx-model", envvar="DR2_SMPLX_MODEL",
+              help="SMPL-X .npz the clips were fitted with (default: the open body) [env DR2_SMPLX_MODEL].")
+@click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
+              help="output_graph.pb, for models trained on DeepSpeech features [env DR2_DEEPSPEECH_GRAPH].")
+@click.pass_obj
+def eval_command(obj: dict, model_dir: Path | None, clips: tuple[Path, ...], audio: tuple[Path, ...], num_samples: int,
+                 seed: int, json_path: Path | None, smplx_model: str | None, deepspeech_graph: Path | None) -> None:
+    """Beat consistency, diversity, FGD, jitter and L1 of synthesised gestures; fit quality of clips."""
+    from dr2model.evaluate import EvalSettings, evaluate, format_report
+    from dr2prep.device import resolve_device
+
+    report = evaluate(model_dir, list(clips), list(audio), EvalSettings(num_samples=num_samples, seed=seed),
+                      device=resolve_device(obj["device"]), body_model=smplx_model,
+                      deepspeech_graph=deepspeech_graph, json_path=json_path)
+    click.echo(format_report(report))
+
+
+@dr2.command()
 @click.pass_obj
 def demo(obj: dict) -> None:
     """Run the chain on an input the demo generates itself (what `make demo` runs)."""

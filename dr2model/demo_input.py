@@ -7,7 +7,6 @@ syllable onsets and the jaw opens with loudness, so there is something to learn.
 
 from __future__ import annotations
 
-import subprocess
 import wave
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 from dr2model.render import render_mesh
 from dr2prep.bodymodel import load_body_model
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2prep.ffmpeg_tools import write_video
 from dr2prep.fitting.camera import FACING_CAMERA
 from dr2prep.fitting.synthetic import gesture_poses
 from dr2prep.media import FPS, SAMPLE_RATE
@@ -49,7 +48,7 @@ def speech_like_audio(syllables, seconds: float, rng: np.random.Generator) -> np
     formant = 1 + 0.6 * np.sin(2 * np.pi * (600 + 400 * np.sin(2 * np.pi * 3 * t)) * t)
     envelope = np.zeros_like(t)
     for start, length in syllables:
-        inside = (t >= start) & (t < start + length)
+        inside = slice(int(np.ceil(start * SAMPLE_RATE)), int(np.ceil((start + length) * SAMPLE_RATE)))
         envelope[inside] = np.sin(np.pi * (t[inside] - start) / length) * rng.uniform(0.6, 1.0)
     audio = 0.25 * voice * formant * envelope + 0.002 * rng.standard_normal(len(t))
     return audio.astype(np.float32)
@@ -84,6 +83,17 @@ def write_wav(path: Path, audio: np.ndarray) -> None:
         w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
+def make_demo_speech(path: Path, seconds: float = 10.0, seed: int = 1) -> Path:
+    """New speech-like audio for synthesis (a different seed from the video's: speech the model never heard)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    write_wav(path, speech_like_audio(syllable_onsets(rng, seconds), seconds, rng))
+    return path
+
+
 def make_demo_video(path: Path, seconds: float = 8.0, seed: int = 0) -> Path:
     """Render the open body speaking for `seconds` to `path` (h264 + AAC); kept if it exists."""
     path = Path(path)
@@ -103,17 +113,7 @@ def make_demo_video(path: Path, seconds: float = 8.0, seed: int = 0) -> Path:
     with torch.no_grad():
         vertices = layer(**{k: torch.as_tensor(v, dtype=torch.float32) for k, v in motion.items()}).vertices.numpy()
 
-    width, height = SIZE
-    encoder = subprocess.Popen(
-        [ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
-         "-r", str(FPS), "-i", "-", "-i", str(wav), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
-         "-shortest", str(path)],
-        stdin=subprocess.PIPE,
-    )
-    for frame_vertices in progress_bar(vertices, desc="demo video", unit="frame"):
-        encoder.stdin.write(render_mesh(frame_vertices, faces, SIZE, FOCAL_LENGTH).tobytes())
-    encoder.stdin.close()
-    if encoder.wait() != 0:
-        raise RuntimeError("ffmpeg could not encode the demo video")
+    frames = (render_mesh(v, faces, SIZE, FOCAL_LENGTH) for v in progress_bar(vertices, desc="demo video", unit="frame"))
+    write_video(frames, path, FPS, wav)
     wav.unlink()
     return path

@@ -36,6 +36,7 @@ from dr2model.network import AUDIO_DIM, WINDOW, Audio2Gestures, NetworkConfig
 from dr2model.noise import DEFAULT_SIGMA, NOISE_RANGE, add_state_noise
 from dr2prep.errors import Dr2Error
 from dr2prep.progress import progress_bar, say
+from dr2prep.stage import read_record
 
 FPS = 30
 
@@ -109,6 +110,22 @@ def load_training_clips(clip_dirs: list[Path], settings: TrainSettings) -> tuple
         clips.append(arrays)
     codecs.clips = [c.identity for c in clips]
     return clips, codecs, kind, feature_description(Path(clip_dirs[0]), kind)
+
+
+def fitted_body_model(clip_dirs: list[Path]) -> str | None:
+    """The fingerprint of the body model the clips were fitted with (None when not recorded).
+
+    Synthesis and evaluation decode with a body model the user names again;
+    the model records this one so that a different model is refused there.
+    """
+    fingerprints = {}
+    for clip_dir in clip_dirs:
+        record = read_record(Path(clip_dir), "smplx") or {}
+        fingerprints[Path(clip_dir).name] = record.get("inputs", {}).get("body_model")
+    if len(set(fingerprints.values())) > 1:
+        raise Dr2Error(f"the clips were fitted with different body models ({', '.join(fingerprints)}); "
+                       f"refit them with one --smplx-model (`dr2 fit-smplx CLIP --smplx-model ...`)")
+    return next(iter(fingerprints.values()), None)
 
 
 def common_feature_kind(clip_dirs: list[Path]) -> str:
@@ -244,10 +261,11 @@ def train_model(
     out_dir = Path(out_dir)
     if clips and all(isinstance(c, ClipArrays) for c in clips):
         kind = check_clip_arrays(clips)
-        description = {}
+        description, body_model = {}, None
         if codecs is not None and not codecs.clips and all(c.identity is not None for c in clips):
             codecs.clips = [c.identity for c in clips]
     else:
+        body_model = fitted_body_model([Path(c) for c in clips])
         clips, codecs, kind, description = load_training_clips([Path(c) for c in clips], settings)
         check_clip_arrays(clips)
     if settings.sigma < 0 or settings.batch_size < 1 or settings.window_stride < 1:
@@ -257,8 +275,8 @@ def train_model(
     fingerprint = data_fingerprint(clips)
     dist_info, device = _setup_distributed(device)
     try:
-        return _train(clips, windows, codecs, kind, description, fingerprint, out_dir, settings, device,
-                      dist_info, force)
+        return _train(clips, windows, codecs, kind, description, body_model, fingerprint, out_dir, settings,
+                      device, dist_info, force)
     finally:
         if dist_info.initialised_here:
             import torch.distributed as dist
@@ -266,7 +284,8 @@ def train_model(
             dist.destroy_process_group()
 
 
-def _train(clips, windows, codecs, kind, description, fingerprint, out_dir, settings, device, dist_info, force):
+def _train(clips, windows, codecs, kind, description, body_model, fingerprint, out_dir, settings, device, dist_info,
+           force):
     pose_dim = clips[0].pose.shape[1]
     extra_translation = bool(codecs.standing) if codecs is not None else pose_dim == 62
     net_config = NetworkConfig(extra_translation=extra_translation)
@@ -307,6 +326,7 @@ def _train(clips, windows, codecs, kind, description, fingerprint, out_dir, sett
         "fps": FPS,
         "window": WINDOW,
         "clips": [c.name for c in clips],
+        "body_model": body_model,
         "frames": [len(c) for c in clips],
         "data_fingerprint": fingerprint,
         "settings": asdict(settings),

@@ -7,6 +7,7 @@ serves every install. Commands are built with ffmpeg-python.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import re
 import signal
@@ -16,6 +17,10 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
+
+import ffmpeg
+import numpy as np
 
 from dr2prep.errors import Dr2Error
 from dr2prep.progress import progress_bar
@@ -139,3 +144,58 @@ def run_ffmpeg(args: list[str], source: Path, duration: float | None, desc: str)
             f"{source} is damaged or truncated (ffmpeg: {first.strip()}); "
             f"re-download it or re-encode it with `ffmpeg -i in.mp4 out.mp4`"
         )
+
+
+VIDEO_CRF = 23  # x264 quality of the videos dr2 writes for people to look at: fine to watch, small on disk
+
+
+def _encoder_args(out: Path, width: int, height: int, fps: float, audio: Path | None) -> list[str]:
+    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=fps)
+    video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")  # x264's yuv420p needs even sizes
+    streams = [video] + ([ffmpeg.input(str(audio)).audio] if audio else [])
+    options = {"vcodec": "libx264", "pix_fmt": "yuv420p", "crf": VIDEO_CRF, "preset": "veryfast", "f": "mp4"}
+    if audio:
+        options["acodec"] = "aac"  # no -shortest: every frame is kept even when the audio ends a little early
+    args = ffmpeg.output(*streams, str(out), **options).compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    return args[:1] + ["-hide_banner", "-nostdin", "-v", "error"] + args[1:]
+
+
+def write_video(frames: Iterable[np.ndarray], out: Path, fps: float, audio: Path | None = None,
+                hint: str = "check free disk space") -> Path:
+    """Encode BGR frames (one size, any count) with `audio` into the mp4 `out`, atomically.
+
+    Frames are streamed to ffmpeg, so memory does not grow with the length;
+    an error (here or in the caller's frame generator) leaves no file at
+    `out`. ffmpeg failing ends in a Dr2Error naming `out`, plus `hint`.
+    """
+    out = Path(out)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise Dr2Error(f"no frames to write to {out}")
+    height, width = first.shape[:2]
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    # ffmpeg's messages go to a file: a pipe could fill up and stall it while we write frames.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(_encoder_args(tmp, width, height, fps, audio), stdin=subprocess.PIPE, stderr=log,
+                                   preexec_fn=_die_with_parent)
+        try:
+            for frame in itertools.chain([first], frames):
+                process.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early; its log says why
+        except BaseException:
+            process.kill()
+            process.wait()
+            tmp.unlink(missing_ok=True)
+            raise
+        code = process.wait()
+        log.seek(0)
+        message = log.read().decode(errors="replace").strip()
+    if code != 0:
+        tmp.unlink(missing_ok=True)
+        first_line = message.splitlines()[0] if message else f"exit code {code}"
+        raise Dr2Error(f"ffmpeg could not write {out} ({first_line}); {hint}")
+    os.replace(tmp, out)
+    return out

@@ -33,6 +33,7 @@ def collect_info() -> dict:
 
     from dr2prep.bodymodel import describe_default_model
     from dr2prep.keypoints.stage import backend_versions
+    from dr2model.preview import describe_renderers
 
     graph = resolve_graph_path(None)
     return {
@@ -46,12 +47,13 @@ def collect_info() -> dict:
         "deepspeech_graph": str(graph) if graph else None,
         "body_model": describe_default_model(),
         "keypoint_backends": {name: version or "not available" for name, version in backend_versions().items()},
+        "preview_renderer": describe_renderers(),
     }
 
 
 def format_info(info: dict) -> str:
     lines = [f"python        {info['python']} ({info['platform']})"]
-    lines += [f"{name:<14}{version}" for name, version in info["packages"].items()]
+    lines += [f"{name + ' ':<14}{version}" for name, version in info["packages"].items()]
     lines.append(f"ffmpeg        {info['ffmpeg']['path']}")
     lines.append(f"              {info['ffmpeg']['version']}")
     lines.append(f"cuda devices  {', '.join(info['cuda_devices']) or 'none (CPU only)'}")
@@ -61,4 +63,5 @@ def format_info(info: dict) -> str:
     lines.append(f"body model    {info['body_model']}")
     backends = ", ".join(f"{name} ({version})" for name, version in info["keypoint_backends"].items())
     lines.append(f"keypoints     {backends}")
+    lines.append(f"preview       {info['preview_renderer']}")
     return "\n".join(lines)

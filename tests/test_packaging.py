@@ -47,16 +47,35 @@ def test_cuda_asked_for_without_cuda_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_on_its_own_input(tmp_path):
+def test_demo_runs_the_whole_chain_on_its_own_input(tmp_path):
+    """`dr2 demo`: prep (real MediaPipe on the generated video), fit, train, synth on new speech, grid preview."""
     import numpy as np
 
+    from dr2model.demo import DEMO_SAMPLES, SPEECH_SECONDS
+    from dr2model.synthesis import SMPLX_KEYS, load_sample
+    from dr2prep.ffmpeg_tools import probe
+
     result = run_dr2("demo", workspace=tmp_path, check=True)
-    clip_dir = Path(result.stdout.strip())
+    clip_dir = tmp_path / "demo"
     assert json.loads((clip_dir / "clip.json").read_text())["frames"] == 240
     # MediaPipe finds the rendered open body: the demo exercises the real detector.
     assert np.load(clip_dir / "keypoints" / "keypoints.npz")["detected"][:, 0].mean() > 0.9
-    assert (clip_dir / "audio.wav").is_file()
-    assert (clip_dir / "audio_features" / "builtin.npy").is_file()
+    assert (clip_dir / "smplx" / "params.npz").is_file() and (clip_dir / "audio_features" / "builtin.npy").is_file()
+    config = json.loads((tmp_path / "demo-model" / "config.json").read_text())
+    assert config["clips"] == ["demo"] and config["feature_kind"] == "builtin" and config["body_model"]
+
+    preview = Path(result.stdout.strip())
+    assert preview == tmp_path / "synth" / "new_speech_grid.mp4"
+    info = probe(preview)
+    assert info.has_audio and (info.width, info.height) == (480 * DEMO_SAMPLES, 480)
+    assert abs(info.duration - SPEECH_SECONDS) < 0.1
+    assert preview.with_suffix(".png").is_file()
+    samples = sorted(preview.parent.glob("new_speech_seed*.npz"))
+    assert len(samples) == DEMO_SAMPLES
+    for path in samples:
+        params = load_sample(path)
+        assert set(params) == set(SMPLX_KEYS) and all(len(v) == SPEECH_SECONDS * 30 for v in params.values())
+        assert np.isfinite(params["body_pose"]).all()
 
 
 def test_unknown_option_is_a_usage_error():

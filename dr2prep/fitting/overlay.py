@@ -8,23 +8,19 @@ frame, and piped to ffmpeg, so memory does not grow with the clip.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import cv2
-import ffmpeg
 import numpy as np
 import torch
 
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.loading import BodyModel
 from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2prep.ffmpeg_tools import write_video
 from dr2prep.fitting.camera import project
 from dr2prep.fitting.params_file import PARAMS_NAME, load_params, smplx_inputs
-from dr2prep.keypoints.overlay import draw_keypoints
+from dr2prep.keypoints.overlay import draw_keypoints, read_frame
 from dr2prep.progress import progress_bar, say
 
 OVERLAY_NAME = "overlay.mp4"
@@ -33,7 +29,6 @@ MESH_OPACITY = 0.55
 DEPTH_LAYERS = 48  # painter's algorithm in this many depth slices (one fill call per slice and shade)
 SHADES = 6
 BATCH = 16  # frames posed by smplx at once
-CRF = 23
 
 
 def draw_mesh(image: np.ndarray, pixels: np.ndarray, depth: np.ndarray, faces: np.ndarray,
@@ -67,17 +62,6 @@ def draw_mesh(image: np.ndarray, pixels: np.ndarray, depth: np.ndarray, faces: n
     return image
 
 
-def _encoder_args(out: Path, width: int, height: int, fps: float, audio: Path | None) -> list[str]:
-    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=fps)
-    video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")  # x264's yuv420p needs even sizes
-    streams = [video] + ([ffmpeg.input(str(audio)).audio] if audio else [])
-    options = {"vcodec": "libx264", "pix_fmt": "yuv420p", "crf": CRF, "preset": "veryfast", "f": "mp4"}
-    if audio:
-        options["acodec"] = "aac"
-    args = ffmpeg.output(*streams, str(out), **options).compile(cmd=ffmpeg_exe(), overwrite_output=True)
-    return args[:1] + ["-hide_banner", "-nostdin", "-v", "error"] + args[1:]
-
-
 def _posed_frames(body: BodyModel, params: dict):
     """Yield (vertices (V, 3), keypoints (137, 3)) per frame, camera space, from the fitted parameters."""
     layer = body.smplx_layer(batch_size=BATCH)
@@ -107,41 +91,20 @@ def write_fit_overlay(frames: list[Path], params: dict, body: BodyModel, out: Pa
     focal = float(params["focal_length"])
     center = torch.as_tensor(params["camera_center"], dtype=torch.float32)
     faces = body.arrays().render_faces
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(_encoder_args(tmp, width, height, fps, audio), stdin=subprocess.PIPE, stderr=log)
-        try:
-            drawn = progress_bar(zip(frames, _posed_frames(body, params)), total=count, desc="overlay", unit="frame")
-            for path, (vertices, points) in drawn:
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if image is None or image.shape[:2] != (height, width):
-                    raise Dr2Error(f"frame {path} cannot be read; re-extract the frames with `dr2 prep --only media --force`")
-                pixels = project(torch.as_tensor(vertices[None]), focal, center)[0].numpy()
-                triangles = vertices[faces]
-                normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
-                normals_z = normals[:, 2] / np.maximum(np.linalg.norm(normals, axis=1), 1e-12)
-                draw_mesh(image, pixels, vertices[:, 2], faces, normals_z)
-                keypoints = project(torch.as_tensor(points[None]), focal, center)[0].numpy()
-                draw_keypoints(image, np.concatenate([keypoints, np.ones((len(keypoints), 1), np.float32)], axis=1))
-                process.stdin.write(image.tobytes())
-            process.stdin.close()
-        except BrokenPipeError:
-            pass  # ffmpeg stopped early; its log says why
-        except BaseException:
-            process.kill()
-            process.wait()
-            tmp.unlink(missing_ok=True)
-            raise
-        code = process.wait()
-        log.seek(0)
-        message = log.read().decode(errors="replace").strip()
-    if code != 0:
-        tmp.unlink(missing_ok=True)
-        first = message.splitlines()[0] if message else f"exit code {code}"
-        raise Dr2Error(f"ffmpeg could not write {out} ({first}); check free disk space")
-    os.replace(tmp, out)
-    return out
+
+    def drawn():
+        for path, (vertices, points) in progress_bar(zip(frames, _posed_frames(body, params)), total=count,
+                                                     desc="overlay", unit="frame"):
+            image = read_frame(path, (width, height))
+            pixels = project(torch.as_tensor(vertices[None]), focal, center)[0].numpy()
+            triangles = vertices[faces]
+            normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
+            normals_z = normals[:, 2] / np.maximum(np.linalg.norm(normals, axis=1), 1e-12)
+            draw_mesh(image, pixels, vertices[:, 2], faces, normals_z)
+            keypoints = project(torch.as_tensor(points[None]), focal, center)[0].numpy()
+            yield draw_keypoints(image, np.concatenate([keypoints, np.ones((len(keypoints), 1), np.float32)], axis=1))
+
+    return write_video(drawn(), out, fps, audio)
 
 
 def make_fit_overlay(clip_dir: Path, body: BodyModel) -> Path:

@@ -37,13 +37,18 @@ def save_params(path: Path, params: dict[str, np.ndarray]) -> None:
         np.savez(f, **arrays)
 
 
-def load_params(path: Path) -> dict[str, np.ndarray]:
-    """Read params.npz without unpickling."""
+def read_npz(path: Path, remedy: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz, never unpickling; a clear error ending in `remedy` when it cannot be read."""
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError) as error:
-        raise Dr2Error(f"cannot read {path} ({error}); re-run `dr2 fit-smplx --force` on the clip") from None
+        raise Dr2Error(f"cannot read {path} ({error}); {remedy}") from None
+
+
+def load_params(path: Path) -> dict[str, np.ndarray]:
+    """Read params.npz without unpickling."""
+    return read_npz(path, "re-run `dr2 fit-smplx --force` on the clip")
 
 
 def smplx_inputs(params: dict[str, np.ndarray]):

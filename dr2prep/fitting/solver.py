@@ -69,7 +69,6 @@ def levenberg_marquardt(
     """
     frames, shared = frames.detach().clone(), shared.detach().clone()
     count, size = frames.shape
-    width = size + shared.shape[0]
     with torch.no_grad():
         cost = float(cost_fn(frames, shared))
     damping = 1e-3

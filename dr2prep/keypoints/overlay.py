@@ -7,17 +7,13 @@ drawn in warm colours and the left in cool ones, so a left/right swap shows.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import cv2
-import ffmpeg
 import numpy as np
 
 from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2prep.ffmpeg_tools import write_video
 from dr2prep.keypoints.openpose_format import (
     BODY,
     BODY25_EDGES,
@@ -36,7 +32,6 @@ RIGHT_COLOUR = (0, 96, 255)  # BGR orange-red: the person's right side
 LEFT_COLOUR = (255, 160, 0)  # BGR blue: the person's left side
 MIDDLE_COLOUR = (0, 220, 0)  # BGR green: neck, spine, head
 FACE_COLOUR = (255, 255, 255)
-CRF = 23  # x264 quality: fine for looking at, small on disk
 
 
 def _side_colour(name: str) -> tuple[int, int, int]:
@@ -76,17 +71,6 @@ def draw_keypoints(image: np.ndarray, person: np.ndarray) -> np.ndarray:
     return image
 
 
-def _encoder_args(out: Path, width: int, height: int, fps: float, audio: Path | None) -> list[str]:
-    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=fps)
-    video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")  # x264's yuv420p needs even sizes
-    streams = [video] + ([ffmpeg.input(str(audio)).audio] if audio else [])
-    options = {"vcodec": "libx264", "pix_fmt": "yuv420p", "crf": CRF, "preset": "veryfast", "f": "mp4"}
-    if audio:
-        options["acodec"] = "aac"  # no -shortest: every frame is kept even when the audio ends a little early
-    args = ffmpeg.output(*streams, str(out), **options).compile(cmd=ffmpeg_exe(), overwrite_output=True)
-    return args[:1] + ["-hide_banner", "-nostdin", "-v", "error"] + args[1:]
-
-
 def write_overlay(frames: list[Path], track: KeypointTrack, out: Path, fps: float, audio: Path | None) -> Path:
     """Draw `track` over `frames` and encode them (with `audio` when given) into `out`, atomically."""
     if len(frames) != track.frames:
@@ -94,33 +78,17 @@ def write_overlay(frames: list[Path], track: KeypointTrack, out: Path, fps: floa
             f"{len(frames)} frames but {track.frames} keypoint frames; re-run the keypoints stage with --force"
         )
     width, height = track.image_size
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(_encoder_args(tmp, width, height, fps, audio), stdin=subprocess.PIPE, stderr=log)
-        try:
-            drawn = progress_bar(zip(frames, track.keypoints), total=len(frames), desc="overlay", unit="frame")
-            for path, person in drawn:
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if image is None or image.shape[:2] != (height, width):
-                    raise Dr2Error(
-                        f"frame {path} cannot be read; re-extract the frames with `dr2 prep --only media --force`"
-                    )
-                process.stdin.write(draw_keypoints(image, person).tobytes())
-            process.stdin.close()
-        except BrokenPipeError:
-            pass  # ffmpeg stopped early; its log says why
-        except BaseException:
-            process.kill()
-            process.wait()
-            tmp.unlink(missing_ok=True)
-            raise
-        code = process.wait()
-        log.seek(0)
-        message = log.read().decode(errors="replace").strip()
-    if code != 0:
-        tmp.unlink(missing_ok=True)
-        first = message.splitlines()[0] if message else f"exit code {code}"
-        raise Dr2Error(f"ffmpeg could not write {out} ({first}); check free disk space")
-    os.replace(tmp, out)
-    return out
+
+    def drawn():
+        for path, person in progress_bar(zip(frames, track.keypoints), total=len(frames), desc="overlay", unit="frame"):
+            yield draw_keypoints(read_frame(path, (width, height)), person)
+
+    return write_video(drawn(), out, fps, audio)
+
+
+def read_frame(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A frame of the media stage (BGR), or a clear error when it is missing, damaged or not `size` (w, h)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.shape[:2] != (size[1], size[0]):
+        raise Dr2Error(f"frame {path} cannot be read; re-extract the frames with `dr2 prep --only media --force`")
+    return image

@@ -56,8 +56,13 @@ def learnable_clip(frames: int = 200, seed: int = 0) -> ClipArrays:
 
 
 def prepared_clip(workspace: Path, name: str, frames: int = 160, seed: int = 0, kinds=("builtin",),
-                  stages=("smplx", "audio_features")) -> Path:
-    """A clip folder as `dr2 prep` leaves it: smplx/params.npz and audio_features/<kind>.npy, with stage records."""
+                  stages=("smplx", "audio_features"), features: np.ndarray | None = None,
+                  features_info: dict | None = None) -> Path:
+    """A clip folder as `dr2 prep` leaves it: smplx/params.npz and audio_features/<kind>.npy, with stage records.
+
+    `features` / `features_info` replace the random features and their minimal description (e.g. real
+    features of a generated wav, so that synthesis on new audio passes the feature-kind check).
+    """
     clip_dir = Path(workspace) / name
     clip_dir.mkdir(parents=True, exist_ok=True)
     if "smplx" in stages:
@@ -70,13 +75,15 @@ def prepared_clip(workspace: Path, name: str, frames: int = 160, seed: int = 0, 
 
         run_stage(clip_dir, StageSpec("smplx", "test", ("smplx/params.npz",)), {}, None, build_fit)
     if "audio_features" in stages:
-        features = audio_features(frames, seed)
+        if features is None:
+            features = audio_features(frames, seed)
 
         def build_features(partial: Path) -> dict:
             (partial / "audio_features").mkdir(parents=True, exist_ok=True)
             for kind in kinds:
                 np.save(partial / "audio_features" / f"{kind}.npy", features)
-                (partial / "audio_features" / f"{kind}.json").write_text(json.dumps({"kind": kind, "dim": 29}))
+                info = features_info or {"kind": kind, "dim": 29}
+                (partial / "audio_features" / f"{kind}.json").write_text(json.dumps(info))
             return {}
 
         outputs = tuple(f"audio_features/{k}.{ext}" for k in kinds for ext in ("npy", "json"))

@@ -1,0 +1,387 @@
+"""`dr2 synth`: recurrent synthesis of SMPL-X gestures for speech of any length (DESIGN §4.9).
+
+128-frame windows start every 127 frames, each from the previous window's last
+pose, joined by Eq. 2's smoothing (k = 10); the last window is aligned to the
+end of the audio, as in the authors' release. Audio is encoded in batches of
+windows and states are decoded one window after another, so memory stays small
+for an hour of speech.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dr2model.checkpoint import LoadedModel, load_model
+from dr2model.codecs import ClipIdentity
+from dr2model.network import WINDOW, Audio2Gestures
+from dr2model.noise import DEFAULT_SIGMA, ramp_weights
+from dr2prep.audio.alignment import frames_for_duration
+from dr2prep.audio.extractor import (
+    FEATURE_KINDS,
+    check_feature_kind,
+    check_speech,
+    feature_info,
+    frame_features,
+    make_extractor,
+)
+from dr2prep.audio.reading import SAMPLE_RATE, load_audio
+from dr2prep.errors import Dr2Error
+from dr2prep.fitting.params_file import read_npz
+from dr2prep.progress import progress_bar, say
+from dr2prep.stage import write_json_atomic
+
+FPS = 30
+STRIDE = WINDOW - 1  # consecutive windows share one frame: the new window's start is the old one's end
+SMOOTHING_RANGE = 10  # k of Eq. 2 (frames)
+ENCODE_BATCH = 32  # windows whose audio goes through the audio encoder together
+NUM_BETAS = 10
+FEATURE_CHUNK_FRAMES = 5 * 60 * FPS  # longer speech has its features computed in chunks of this many frames
+# (a multiple of 3 frames, so chunk starts fall on 0.1 s boundaries); one chunk of the built-in extractor
+# peaks near 0.7 GB, the whole of an hour near 8 GB
+FEATURE_MARGIN_FRAMES = 63  # 2.1 s of context on each side of a chunk (multiple of 3 frames)
+# smplx.SMPLX options under which the written parameters mean what they say.
+SMPLX_OPTIONS = {"use_pca": False, "flat_hand_mean": False, "num_betas": NUM_BETAS, "num_expression_coeffs": 10}
+SMPLX_KEYS = ("betas", "global_orient", "body_pose", "jaw_pose", "leye_pose", "reye_pose",
+              "left_hand_pose", "right_hand_pose", "expression", "transl")
+
+
+@dataclass(frozen=True)
+class SampleOutput:
+    """One synthesised sequence: its files and how it was started."""
+
+    params_path: Path  # *.npz, keys SMPLX_KEYS, every array (T, ·)
+    info_path: Path  # *.json beside it: frames, fps, seed, initial frame, model, smplx options
+    preview_path: Path | None  # *.mp4 with the audio (the grid video when grid=True), None without preview
+    seed: int
+    init_frame: int
+    frames: int
+
+
+@dataclass
+class Synthesis:
+    """Generated pose states and faces of N samples (before decoding to SMPL-X)."""
+
+    pose: np.ndarray  # (N, T, D) pose states P
+    face: np.ndarray  # (N, T, 10) expression F
+    init_frames: np.ndarray  # (N,) state-bank frame each sample started from
+    seeds: np.ndarray  # (N,)
+
+
+# --- windows and the recurrent loop ---------------------------------------------------------------------------
+
+def window_starts(frames: int, window: int = WINDOW, stride: int = STRIDE) -> np.ndarray:
+    """Start frames of the windows covering `frames` (≥ window): every `stride`, the last aligned to the end."""
+    if frames < window:
+        raise ValueError(f"{frames} frames are fewer than one window ({window}); pad the audio first")
+    starts = list(range(0, frames - window + 1, stride))
+    if starts[-1] + window < frames:
+        starts.append(frames - window)
+    return np.asarray(starts)
+
+
+def generate_states(
+    network: Audio2Gestures,
+    audio: np.ndarray,
+    initial: np.ndarray,
+    smoothing: int = SMOOTHING_RANGE,
+    device: str = "cpu",
+    encode_batch: int = ENCODE_BATCH,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Recurrent generation: audio (T ≥ 128, 29), initial states (N, D) -> pose (N, T, D), face (N, T, 10).
+
+    `audio` is normalised with the model's codecs.
+
+    Window w starts at frame s from the pose already generated there and is
+    joined at j, the last frame generated before it (j = s for all but an
+    end-aligned last window): Eq. 2 adds max(0, 1 − t/k)·ε from j on, with
+    ε = P̂(j) − P̂_w(j), so the new window continues exactly where the
+    sequence stands and the offset fades out over k frames. `smoothing = 0`
+    turns Eq. 2 off (for comparison). All N samples share each window's
+    audio encoding.
+    """
+    frames = len(audio)
+    starts = window_starts(frames)
+    count = len(initial)
+    state = torch.as_tensor(np.asarray(initial, np.float32), device=device)
+    pose_out = np.empty((count, frames, state.shape[1]), np.float32)
+    face_out = np.empty((count, frames, network.config.face_dim), np.float32)
+    ramp = ramp_weights(WINDOW, max(smoothing, 1), device=device)[None, :, None] if smoothing > 0 else None
+    done = 0  # frames generated so far
+    bar = progress_bar(total=len(starts), desc="synth", unit="window")
+    with torch.no_grad():
+        for first in range(0, len(starts), encode_batch):
+            batch_starts = starts[first:first + encode_batch]
+            windows = np.stack([audio[s:s + WINDOW] for s in batch_starts])
+            encoded = network.audio_encoder(torch.from_numpy(windows).to(device))  # (B, 256, 128)
+            for i, start in enumerate(batch_starts):
+                features = network.features(encoded[i:i + 1].expand(count, -1, -1), state)
+                pose, face = network.decode(features)  # (N, 128, D), (N, 128, 10)
+                join = done - 1 - start  # index in this window of the last frame already generated
+                if join >= 0 and ramp is not None:
+                    epsilon = torch.from_numpy(pose_out[:, done - 1]).to(device) - pose[:, join]
+                    shifted = torch.zeros_like(pose)
+                    shifted[:, join:] = ramp[:, :WINDOW - join] * epsilon[:, None]
+                    pose = pose + shifted
+                keep = slice(join + 1, WINDOW)
+                pose_out[:, done:start + WINDOW] = pose[:, keep].float().cpu().numpy()
+                face_out[:, done:start + WINDOW] = face[:, keep].float().cpu().numpy()
+                done = start + WINDOW
+                if first + i + 1 < len(starts):  # the next window starts from the pose generated at its start
+                    state = torch.from_numpy(pose_out[:, starts[first + i + 1]]).to(device)
+                bar.update(1)
+    bar.close()
+    return pose_out, face_out
+
+
+def initial_states(model: LoadedModel, count: int, seed: int, init_frame: int | None,
+                   sigma: float | None = None, start_state: np.ndarray | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First states of `count` samples: (states (N, D), state-bank frames (N,), seeds (N,)).
+
+    Sample k uses seed + k. Without `init_frame` it starts from a random
+    training frame (the release's choice); with it, every sample starts
+    there and samples after the first get Eq. 1's noise ξ ~ N(0, σ) (σ as in
+    training) so that they still differ. `start_state` (D,) replaces the
+    training frame (e.g. a held-out clip's first pose; its frame is -1).
+    """
+    bank = model.state_bank.numpy()
+    if init_frame is not None and not 0 <= init_frame < len(bank):
+        raise Dr2Error(f"--init-frame {init_frame} is outside the model's {len(bank)} training frames "
+                       f"(0..{len(bank) - 1})")
+    sigma = float(model.config.get("settings", {}).get("sigma", DEFAULT_SIGMA)) if sigma is None else sigma
+    states, frames, seeds = [], [], []
+    for k in range(count):
+        rng = np.random.default_rng(seed + k)
+        if start_state is not None:
+            frame, state = -1, np.asarray(start_state, np.float32)
+        else:
+            frame = int(rng.integers(len(bank))) if init_frame is None else init_frame
+            state = bank[frame].astype(np.float32)
+        if (init_frame is not None or start_state is not None) and k > 0:
+            state = state + rng.normal(0.0, sigma, state.shape).astype(np.float32)
+        states.append(state)
+        frames.append(frame)
+        seeds.append(seed + k)
+    return np.stack(states), np.asarray(frames), np.asarray(seeds)
+
+
+# --- audio ----------------------------------------------------------------------------------------------------
+
+def speech_features(model: LoadedModel, audio, deepspeech_graph=None, device: str = "cpu",
+                    sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Speech (file or samples) -> (normalised features (max(T, 128), 29), T frames at 30 FPS).
+
+    Features are of the kind the model was trained with (checked against the
+    checkpoint's record). Speech shorter than a window is padded with silence
+    to one window; the output is cropped back to T.
+    """
+    kind = model.feature_kind
+    if kind not in FEATURE_KINDS:
+        raise Dr2Error(f"the model was trained on {kind!r} features, which dr2 cannot compute from audio; "
+                       f"train it on clips prepared with `dr2 prep`")
+    samples = load_audio(audio, sample_rate)
+    check_speech(samples, FPS, what="the speech")
+    frames = frames_for_duration(len(samples) / SAMPLE_RATE, FPS)
+    extractor = make_extractor(kind, deepspeech_graph if kind == "deepspeech" else None, device)
+    expected = model.config.get("feature_description") or {}
+    if expected:
+        check_feature_kind(expected, feature_info(extractor, FPS))
+    padded_frames = max(frames, WINDOW)
+    if frames < WINDOW:
+        samples = np.pad(samples, (0, math.ceil(WINDOW / FPS * SAMPLE_RATE) - len(samples)))
+    if frames <= FEATURE_CHUNK_FRAMES:
+        features = frame_features(extractor, samples, padded_frames, FPS)
+    else:
+        features = chunked_features(extractor, samples, frames)
+    return model.codecs.normalise_audio(features), frames
+
+
+def chunked_features(extractor, samples: np.ndarray, frames: int) -> np.ndarray:
+    """(frames, 29) features of long speech, computed FEATURE_CHUNK_FRAMES at a time with context on both sides.
+
+    Extractors hold whole-signal intermediates (the built-in one about 2 GB
+    per 15 minutes), so an hour at once would need ~8 GB. Chunks start on
+    3-frame (0.1 s) boundaries, where frame, sample and 50 Hz feature clocks
+    meet, so each chunk's rows sit where whole-signal rows would; the margins
+    keep window edges (deltas, DeepSpeech context) out of the kept frames.
+    Level-relative channels are relative to each ~5-minute chunk, as they are
+    to each ~2-minute clip in training.
+    """
+    out = np.empty((frames, extractor.dim), np.float32)
+    samples_per_3_frames = 3 * SAMPLE_RATE // FPS  # 1600: integral, and a whole number of 20 ms hops
+    bar = progress_bar(total=frames, desc="audio features", unit="frame")
+    for start in range(0, frames, FEATURE_CHUNK_FRAMES):
+        stop = min(start + FEATURE_CHUNK_FRAMES, frames)
+        first = max(0, start - FEATURE_MARGIN_FRAMES)
+        last = min(frames, stop + FEATURE_MARGIN_FRAMES)
+        piece = samples[first // 3 * samples_per_3_frames: -(-last // 3) * samples_per_3_frames]
+        rows = frame_features(extractor, piece, last - first, FPS)
+        out[start:stop] = rows[start - first: stop - first]
+        bar.update(stop - start)
+    bar.close()
+    return out
+
+
+def require_decodable(model: LoadedModel, model_dir: Path) -> None:
+    """Refuse models without codecs or clip identities: they cannot give SMPL-X parameters."""
+    if model.codecs is None or not model.codecs.clips:
+        raise Dr2Error(f"{model_dir} was trained on pre-encoded arrays and cannot decode to SMPL-X; "
+                       f"train it on clips prepared with `dr2 prep`")
+
+
+def require_body_model(model: LoadedModel, body, model_dir: Path) -> None:
+    """Refuse a body model other than the one the training clips were fitted with (their poses mean nothing on it)."""
+    trained_with = model.config.get("body_model")
+    if trained_with is not None and trained_with != body.fingerprint:
+        raise Dr2Error(f"{model_dir} was trained on clips fitted with another body model than {body.describe()}; "
+                       f"pass the --smplx-model (or $DR2_SMPLX_MODEL) used for `dr2 prep`")
+
+
+def synthesize_states(model: LoadedModel, audio, num_samples: int = 1, seed: int = 0, init_frame: int | None = None,
+                      device: str = "cpu", deepspeech_graph=None, smoothing: int = SMOOTHING_RANGE,
+                      sample_rate: int | None = None, start_state: np.ndarray | None = None) -> Synthesis:
+    """Speech -> N sequences of pose states and faces, T frames each (the audio's length at 30 FPS)."""
+    if num_samples < 1:
+        raise Dr2Error(f"--num-samples must be at least 1 (got {num_samples})")
+    features, frames = speech_features(model, audio, deepspeech_graph, device, sample_rate)
+    states, init_frames, seeds = initial_states(model, num_samples, seed, init_frame, start_state=start_state)
+    pose, face = generate_states(model.network, features, states, smoothing, device)
+    return Synthesis(pose[:, :frames], face[:, :frames], init_frames, seeds)
+
+
+# --- SMPL-X parameters ----------------------------------------------------------------------------------------
+
+def identity_of(model: LoadedModel, frame: int) -> ClipIdentity:
+    """The training clip a state-bank frame comes from: its speaker's shape, orientation and place."""
+    return model.codecs.clips[int(model.state_bank_clip[frame])]
+
+
+def smplx_params(model: LoadedModel, pose: np.ndarray, face: np.ndarray,
+                 identity: ClipIdentity) -> dict[str, np.ndarray]:
+    """Pose states (T, D) and faces (T, 10) -> `smplx.SMPLX` forward arguments, every array (T, ·) float32.
+
+    Betas are repeated per frame so that a layer with batch_size=T takes the
+    dict as is; hands are full axis-angle relative to the mean hand
+    (SMPLX_OPTIONS: use_pca=False, flat_hand_mean=False); eyes stay at rest.
+    """
+    decoded = model.codecs.decode(pose, face, identity)
+    frames = len(pose)
+    betas = np.zeros(NUM_BETAS, np.float32)
+    given = np.asarray(decoded["betas"], np.float32).reshape(-1)[:NUM_BETAS]
+    betas[:len(given)] = given
+    zeros = np.zeros((frames, 3), np.float32)
+    params = {
+        "betas": np.tile(betas, (frames, 1)),
+        "global_orient": decoded["global_orient"],
+        "body_pose": decoded["body_pose"],
+        "jaw_pose": decoded["jaw_pose"],
+        "leye_pose": zeros,
+        "reye_pose": zeros,
+        "left_hand_pose": decoded["left_hand_pose"],
+        "right_hand_pose": decoded["right_hand_pose"],
+        "expression": decoded["expression"],
+        "transl": decoded["transl"],
+    }
+    return {key: np.ascontiguousarray(params[key], dtype=np.float32) for key in SMPLX_KEYS}
+
+
+def load_sample(path: Path) -> dict[str, np.ndarray]:
+    """A synthesised *.npz (no pickle)."""
+    return read_npz(path, "synthesise it again with `dr2 synth`")
+
+
+# --- the command ----------------------------------------------------------------------------------------------
+
+def check_output_dir(out_dir: Path) -> Path:
+    """Create `out_dir` and prove it writable before any work."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".dr2-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise Dr2Error(f"cannot write to output directory {out_dir} ({error.strerror or error}); "
+                       f"give a writable --out") from None
+    return out_dir
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def synthesize(
+    model_dir: Path,
+    audio_path: Path,
+    out_dir: Path,
+    num_samples: int = 1,
+    seed: int = 0,
+    init_frame: int | None = None,
+    device: str = "cpu",
+    preview: bool = True,
+    grid: bool = False,
+    deepspeech_graph: str | Path | None = None,
+    body_model: str | Path | None = None,
+    renderer: str = "auto",
+    smoothing: int = SMOOTHING_RANGE,
+) -> list[SampleOutput]:
+    """`dr2 synth`: speech -> per sample `<stem>_seed<S>.npz` (+ .json) and a preview `.mp4` with the audio.
+
+    `grid` renders all samples side by side into one `<stem>_grid.mp4`
+    instead of one video each. `body_model` ("open", an SMPL-X .npz, or None
+    for $DR2_SMPLX_MODEL / the open body) must be the one the training clips
+    were fitted with. Returns one SampleOutput per sample.
+    """
+    model_dir, audio_path = Path(model_dir), Path(audio_path)
+    out_dir = check_output_dir(out_dir)
+    model = load_model(model_dir, device)
+    require_decodable(model, model_dir)
+    body = None
+    if preview:
+        from dr2prep.bodymodel import load_body_model
+
+        body = load_body_model(body_model)  # fail early, before the network runs
+        require_body_model(model, body, model_dir)
+    result = synthesize_states(model, audio_path, num_samples, seed, init_frame, device, deepspeech_graph, smoothing)
+    frames = result.pose.shape[1]
+    stem = audio_path.stem
+    outputs, all_params = [], []
+    for k in range(num_samples):
+        frame, sample_seed = int(result.init_frames[k]), int(result.seeds[k])
+        identity = identity_of(model, frame)
+        params = smplx_params(model, result.pose[k], result.face[k], identity)
+        name = f"{stem}_seed{sample_seed}"
+        params_path, info_path = out_dir / f"{name}.npz", out_dir / f"{name}.json"
+        _save_npz(params_path, params)
+        write_json_atomic(info_path, {
+            "frames": frames, "fps": FPS, "audio": str(audio_path), "seed": sample_seed, "init_frame": frame,
+            "init_noise": bool(init_frame is not None and k > 0), "clip": identity.name,
+            "model": str(model_dir), "model_step": model.config.get("step"), "feature_kind": model.feature_kind,
+            "window": WINDOW, "stride": STRIDE, "smoothing": smoothing, "smplx": SMPLX_OPTIONS,
+        })
+        outputs.append(SampleOutput(params_path, info_path, None, sample_seed, frame, frames))
+        if preview:
+            all_params.append(params)
+    if preview:
+        from dr2model.preview import render_preview
+
+        labels = [f"seed {o.seed}, frame {o.init_frame}" for o in outputs]
+        if grid:
+            path = render_preview(all_params, body, audio_path, out_dir / f"{stem}_grid.mp4", labels, renderer)
+            outputs = [SampleOutput(o.params_path, o.info_path, path, o.seed, o.init_frame, o.frames) for o in outputs]
+        else:
+            videos = [render_preview([p], body, audio_path, o.params_path.with_suffix(".mp4"), [label], renderer)
+                      for o, p, label in zip(outputs, all_params, labels)]
+            outputs = [SampleOutput(o.params_path, o.info_path, video, o.seed, o.init_frame, o.frames)
+                       for o, video in zip(outputs, videos)]
+    say(f"synth: {num_samples} sample{'s' if num_samples > 1 else ''} of {frames} frames in {out_dir}")
+    return outputs

@@ -1,0 +1,182 @@
+"""Synthesis: output length, continuous window seams (Eq. 2), one-to-many samples, npz for smplx.SMPLX, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+from dr2model.checkpoint import CODECS, CONFIG, load_model
+from dr2model.synthesis import (
+    SMPLX_KEYS,
+    STRIDE,
+    load_sample,
+    synthesize,
+    synthesize_states,
+    window_starts,
+)
+from dr2prep.bodymodel import load_body_model
+from dr2prep.errors import Dr2Error
+from tests.model.tiny_model import speech_wav
+
+
+pytestmark = pytest.mark.usefixtures("quiet_one_thread")
+
+
+@pytest.fixture(scope="session")
+def model(model_dir):
+    return load_model(model_dir)
+
+
+@pytest.fixture(scope="session")
+def long_speech(tmp_path_factory):
+    return speech_wav(tmp_path_factory.mktemp("speech") / "talk.wav", 20.0, seed=9)
+
+
+def test_window_starts_cover_the_audio_and_end_aligned():
+    assert list(window_starts(128)) == [0]
+    assert list(window_starts(255)) == [0, 127]
+    assert list(window_starts(256)) == [0, 127, 128]  # last window aligned to the end
+    starts = window_starts(600)
+    assert list(starts) == [0, 127, 254, 381, 472]
+    assert starts[-1] + 128 == 600 and np.all(np.diff(starts[:-1]) == STRIDE)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 4.0, 10.3])
+def test_output_length_equals_audio_frames(model_dir, tmp_path, seconds):
+    wav = speech_wav(tmp_path / "speech.wav", seconds, seed=3)
+    outputs = synthesize(model_dir, wav, tmp_path / "out", num_samples=1, preview=False)
+    frames = int(round(seconds * 30))
+    params = load_sample(outputs[0].params_path)
+    assert set(params) == set(SMPLX_KEYS)
+    assert all(value.shape[0] == frames for value in params.values())
+    assert outputs[0].frames == frames and outputs[0].preview_path is None
+    assert json.loads(outputs[0].info_path.read_text())["frames"] == frames
+
+
+def _jumps(pose: np.ndarray) -> np.ndarray:
+    """(N, T-1) mean absolute change of the pose state from frame t to t+1."""
+    return np.abs(np.diff(pose, axis=1)).mean(axis=2)
+
+
+def test_window_seams_are_as_smooth_as_the_rest(model, long_speech):
+    smoothed = synthesize_states(model, long_speech, num_samples=3, seed=0)
+    raw = synthesize_states(model, long_speech, num_samples=3, seed=0, smoothing=0)
+    frames = smoothed.pose.shape[1]
+    seams = list(window_starts(frames)[1:])  # each window joins at its start frame
+    jumps, raw_jumps = _jumps(smoothed.pose), _jumps(raw.pose)
+    inside = np.delete(jumps, seams, axis=1)
+    # A seam moves the body no more than a typical frame inside a window does ...
+    assert jumps[:, seams].max() <= np.percentile(inside, 95), (jumps[:, seams], np.percentile(inside, 95))
+    # ... and Eq. 2 is what makes it so: without it the seams jump.
+    assert jumps[:, seams].mean() < 0.7 * raw_jumps[:, seams].mean()
+    # Inside the first window nothing changes (smoothing only acts after a join).
+    np.testing.assert_array_equal(smoothed.pose[:, :128], raw.pose[:, :128])
+
+
+def test_samples_differ_and_seeds_reproduce(model, long_speech):
+    a = synthesize_states(model, long_speech, num_samples=3, seed=5)
+    b = synthesize_states(model, long_speech, num_samples=3, seed=5)
+    np.testing.assert_array_equal(a.pose, b.pose)
+    assert list(a.seeds) == [5, 6, 7]
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert np.abs(a.pose[i] - a.pose[j]).mean() > 1e-4, (i, j)
+    # Sample k of N is the same sequence as a single run with seed + k.
+    single = synthesize_states(model, long_speech, num_samples=1, seed=6)
+    np.testing.assert_allclose(single.pose[0], a.pose[1], atol=1e-5)
+
+
+def test_same_initial_frame_still_gives_different_samples(model, long_speech):
+    result = synthesize_states(model, long_speech, num_samples=2, seed=0, init_frame=10)
+    assert list(result.init_frames) == [10, 10]
+    assert np.abs(result.pose[0] - result.pose[1]).mean() > 1e-4
+
+
+def test_npz_drives_smplx_directly(model_dir, model, tmp_path):
+    wav = speech_wav(tmp_path / "speech.wav", 5.0, seed=4)
+    outputs = synthesize(model_dir, wav, tmp_path / "out", num_samples=1, seed=1, preview=False)
+    params = load_sample(outputs[0].params_path)
+    frames = outputs[0].frames
+    body = load_body_model("open")
+    layer = body.smplx_layer(batch_size=frames)  # smplx.SMPLX(use_pca=False, flat_hand_mean=False)
+    with torch.no_grad():
+        out = layer(**{key: torch.from_numpy(value) for key, value in params.items()})
+    assert out.vertices.shape == (frames, 24384, 3) and torch.isfinite(out.vertices).all()
+    # The trained speaker's shape and orientation, constant over the sequence.
+    identity = model.codecs.clips[int(model.state_bank_clip[outputs[0].init_frame])]
+    np.testing.assert_allclose(params["betas"], np.tile(identity.betas, (frames, 1)), atol=1e-6)
+    np.testing.assert_allclose(params["global_orient"], np.tile(identity.global_orient, (frames, 1)), atol=1e-6)
+    # The body moves (it is not a frozen pose) and sits where the speaker sat.
+    assert np.abs(np.diff(params["body_pose"], axis=0)).max() > 1e-4
+    assert np.abs(params["transl"].mean(axis=0) - identity.translation.mean).max() < 0.5
+
+
+def test_audio_shorter_than_one_frame(model_dir, tmp_path):
+    path = tmp_path / "click.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.full(100, 1000, "<i2").tobytes())
+    with pytest.raises(Dr2Error, match="shorter than one"):
+        synthesize(model_dir, path, tmp_path / "out", preview=False)
+
+
+def test_incomplete_model_directory(model_dir, tmp_path):
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    (broken / CODECS).unlink()
+    with pytest.raises(Dr2Error, match="incomplete"):
+        synthesize(broken, speech_wav(tmp_path / "s.wav", 1.0, 0), tmp_path / "out", preview=False)
+    with pytest.raises(Dr2Error, match="not a trained dr2 model"):
+        synthesize(tmp_path, speech_wav(tmp_path / "s.wav", 1.0, 0), tmp_path / "out", preview=False)
+
+
+def test_feature_kind_mismatch(model_dir, tmp_path):
+    other = tmp_path / "model"
+    shutil.copytree(model_dir, other)
+    config = json.loads((other / CONFIG).read_text())
+    config["feature_description"]["version"] = "0-older"
+    (other / CONFIG).write_text(json.dumps(config))
+    with pytest.raises(Dr2Error, match="audio features differ"):
+        synthesize(other, speech_wav(tmp_path / "s.wav", 1.0, 0), tmp_path / "out", preview=False)
+    config["feature_kind"], config["feature_description"]["kind"] = "deepspeech", "deepspeech"
+    (other / CONFIG).write_text(json.dumps(config))
+    with pytest.raises(Dr2Error, match="(?i)deepspeech"):
+        synthesize(other, speech_wav(tmp_path / "s.wav", 1.0, 0), tmp_path / "out", preview=False)
+
+
+def test_output_not_writable(model_dir, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the output folder should go")
+    with pytest.raises(Dr2Error, match="cannot write to output directory"):
+        synthesize(model_dir, speech_wav(tmp_path / "s.wav", 1.0, 0), blocker / "out", preview=False)
+
+
+def test_bad_sample_options(model, tmp_path):
+    wav = speech_wav(tmp_path / "s.wav", 1.0, 0)
+    with pytest.raises(Dr2Error, match="--init-frame"):
+        synthesize_states(model, wav, init_frame=len(model.state_bank))
+    with pytest.raises(Dr2Error, match="--num-samples"):
+        synthesize_states(model, wav, num_samples=0)
+
+
+def test_long_speech_features_in_chunks_match_whole(monkeypatch):
+    import dr2model.synthesis as synthesis
+    from dr2model.demo_input import speech_like_audio, syllable_onsets
+    from dr2prep.audio.extractor import frame_features, make_extractor
+
+    rng = np.random.default_rng(0)
+    samples = np.tile(speech_like_audio(syllable_onsets(rng, 5.0), 5.0, rng), 4)  # 20 s at a steady level
+    extractor = make_extractor("builtin")
+    whole = frame_features(extractor, samples, 600, 30)
+    monkeypatch.setattr(synthesis, "FEATURE_CHUNK_FRAMES", 150)  # 4 chunks instead of one per 5 minutes
+    chunked = synthesis.chunked_features(extractor, samples, 600)
+    assert chunked.shape == whole.shape
+    assert np.abs(chunked - whole).mean() < 0.005 * np.abs(whole).mean()
+    assert np.median(np.abs(chunked - whole)) < 1e-5  # rows land exactly where whole-signal rows do

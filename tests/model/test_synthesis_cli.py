@@ -1,0 +1,98 @@
+"""`dr2 synth` and `dr2 eval` through the real entry point: their outputs, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import wave
+
+import numpy as np
+import pytest
+
+from dr2model.checkpoint import CONFIG
+from dr2model.synthesis import load_sample
+from dr2model.train import fitted_body_model
+from dr2prep.errors import Dr2Error
+from dr2prep.ffmpeg_tools import probe
+from dr2prep.stage import StageSpec, run_stage
+from tests.cli_runner import assert_one_line_error, run_dr2
+from tests.model.tiny_model import speech_wav
+
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # the tiny model gains nothing from more on a shared machine
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    return speech_wav(tmp_path_factory.mktemp("cli_speech") / "talk.wav", 2.0, seed=5)
+
+
+@pytest.mark.slow
+def test_synth_writes_parameters_and_a_grid_preview(model_dir, speech, tmp_path):
+    out = tmp_path / "out"
+    result = run_dr2("synth", speech, "--model", model_dir, "--out", out, "--num-samples", 2, "--seed", 3, "--grid",
+                     "--renderer", "builtin", check=True, env=ONE_THREAD)
+    printed = result.stdout.split()
+    assert printed == [str(out / "talk_seed3.npz"), str(out / "talk_grid.mp4"), str(out / "talk_seed4.npz")]
+    first, second = load_sample(out / "talk_seed3.npz"), load_sample(out / "talk_seed4.npz")
+    assert len(first["body_pose"]) == 60 and not np.allclose(first["body_pose"], second["body_pose"])
+    video = probe(out / "talk_grid.mp4")
+    assert video.has_audio and abs(video.duration - 2.0) < 0.1 and video.width == 2 * video.height
+
+
+@pytest.mark.slow
+def test_eval_prints_the_table_and_writes_json(model_dir, speech, tmp_path):
+    result = run_dr2("eval", "--model", model_dir, "--audio", speech, "--num-samples", 2, "--json", tmp_path / "e.json",
+                     check=True, env=ONE_THREAD)
+    report = json.loads((tmp_path / "e.json").read_text())
+    (row,) = report["gestures"]
+    assert row["input"] == "talk.wav" and row["frames"] == 60 and row["diversity_mm"] > 0
+    assert "talk.wav" in result.stdout and "BC" in result.stdout
+
+
+def test_synth_errors_are_one_line(model_dir, speech, tmp_path):
+    click = tmp_path / "click.wav"
+    with wave.open(str(click), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(100, "<i2").tobytes())
+    assert_one_line_error(run_dr2("synth", click, "--model", model_dir, "--out", tmp_path / "o", "--no-preview",
+                                  env=ONE_THREAD), "shorter than one")
+    assert_one_line_error(run_dr2("synth", tmp_path / "missing.wav", "--model", model_dir, env=ONE_THREAD),
+                          "missing.wav")
+    assert_one_line_error(run_dr2("synth", speech, "--model", tmp_path / "no-model", env=ONE_THREAD), "no-model")
+    assert_one_line_error(run_dr2("eval", env=ONE_THREAD), "nothing to evaluate")
+
+
+def test_synth_refuses_another_body_model(model_dir, speech, tmp_path):
+    other = tmp_path / "model"
+    shutil.copytree(model_dir, other)
+    config = json.loads((other / CONFIG).read_text())
+    config["body_model"] = "f" * 64  # trained on clips fitted with some other SMPL-X file
+    (other / CONFIG).write_text(json.dumps(config))
+    result = run_dr2("synth", speech, "--model", other, "--out", tmp_path / "o", "--renderer", "builtin",
+                     env=ONE_THREAD)
+    assert_one_line_error(result, "another body model", "--smplx-model")
+    assert not (tmp_path / "o" / "talk_seed0.npz").exists()
+
+
+def _fitted_clip(workspace, name: str, body_fingerprint: str):
+    clip_dir = workspace / name
+
+    def build(partial):
+        (partial / "smplx").mkdir(parents=True)
+        (partial / "smplx" / "params.npz").write_bytes(b"")
+        return {}
+
+    run_stage(clip_dir, StageSpec("smplx", "test", ("smplx/params.npz",)), {"body_model": body_fingerprint}, None,
+              build)
+    return clip_dir
+
+
+def test_training_records_the_fitted_body_model(tmp_path):
+    a, b = _fitted_clip(tmp_path, "a", "open-1"), _fitted_clip(tmp_path, "b", "open-1")
+    assert fitted_body_model([a, b]) == "open-1"
+    c = _fitted_clip(tmp_path, "c", "smplx-2")
+    with pytest.raises(Dr2Error, match="different body models"):
+        fitted_body_model([a, c])
