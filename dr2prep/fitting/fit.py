@@ -32,9 +32,12 @@ BENDING_RATIO = 3.17  # SMPLify's bending-prior weight relative to the pose prio
 # are per radian (per unit code) against a data term in millimetres: the last stage's 5
 # treats a 1 rad joint rotation like a 5 mm keypoint error (SMPLify-X's own 404 .. 4.78
 # were tuned for VPoser's latent against pixels, and are far too stiff for axis-angle here).
+# The upright prior is not annealed: the body's pitch is hardly observed in 2D, so a prior that fades lets
+# it drift to wherever a few pixels of keypoint mismatch pull it (objective.STIFF_JOINTS says more).
+UPRIGHT_WEIGHT = 300.0
 FIRST_FRAME_STAGES = tuple(
     PriorWeights(body=w, hand=w, face=w, jaw=w, bending=BENDING_RATIO * w, shape=w, hand_keypoints=float(parts),
-                 face_keypoints=float(parts), upright=w)
+                 face_keypoints=float(parts), upright=UPRIGHT_WEIGHT)
     for w, parts in ((100.0, False), (30.0, False), (10.0, True), (5.0, True))
 )
 # BODY_25 points that place the camera: nose, shoulders, hips, eyes, ears (SMPLify-X uses the torso).

@@ -8,6 +8,8 @@ robustifier's slope as an iteratively reweighted least-squares weight).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from smplx.lbs import batch_rodrigues
 
@@ -40,15 +42,17 @@ def bending(body_pose: torch.Tensor) -> torch.Tensor:
 
 
 def tilt(global_orient: torch.Tensor) -> torch.Tensor:
-    """(B, 3) sin(angle) · axis of the rotation from upright-facing-the-camera to global_orient (B, 3).
+    """(B, 9) (R - I) / sqrt(2) for R the rotation from upright-facing-the-camera to global_orient (B, 3).
 
     People sit and stand upright; with the legs out of view, the pelvis's pitch is otherwise
-    free to take up any bend of the spine.
+    free to take up any bend of the spine. Its squared norm, 2 (1 - cos angle), is the angle
+    squared for small angles and grows all the way to a half turn (a sin(angle) residual
+    vanishes there, and let a body facing away from the camera pass as upright).
     """
     facing = batch_rodrigues(global_orient.new_tensor([FACING_CAMERA]))[0]
     relative = facing.T @ batch_rodrigues(global_orient)
-    skew = relative - relative.transpose(1, 2)
-    return 0.5 * torch.stack([skew[:, 2, 1], skew[:, 0, 2], skew[:, 1, 0]], dim=1)
+    identity = torch.eye(3, dtype=relative.dtype, device=relative.device)
+    return (relative - identity).reshape(-1, 9) / math.sqrt(2.0)
 
 
 def squared_norm(values: torch.Tensor) -> torch.Tensor:

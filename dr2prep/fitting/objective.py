@@ -52,6 +52,27 @@ def _rest_pose_of_a_speaker() -> np.ndarray:
 
 
 BODY_POSE_MEAN = _rest_pose_of_a_speaker()
+# body_pose joints the prior holds near the rest pose more firmly than the arms: hips, knees, ankles, feet
+# and spine1-3 (STIFFNESS), the neck less so (the face observes the head). In footage of a speaker the
+# torso's pitch is barely observed (it moves the 2D points only at second order) and the legs often not at
+# all, so a weak prior let a few pixels of keypoint-definition mismatch lay the body back 30-65 degrees with
+# the legs thrown forward (both real test clips); benchmarks/bench_fit.py measures the effect on accuracy.
+STIFF_JOINTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+STIFFNESS = 10.0
+NECK = 11
+NECK_STIFFNESS = 3.0
+# BODY_25 knees, ankles and feet: detectors guess legs that are cropped or hidden (a lectern, a desk) at
+# confidences up to about 0.75 (MediaPipe on the TEDx clip), so below this a leg point is not fitted.
+LOWER_BODY = (10, 11, 13, 14, 19, 20, 21, 22, 23, 24)
+MIN_LEG_CONFIDENCE = 0.8
+
+
+def body_prior_scale() -> np.ndarray:
+    """(63,) the body prior's weight per rotation component: STIFFNESS on STIFF_JOINTS, NECK_STIFFNESS, else 1."""
+    scale = np.ones((21, 3), np.float32)
+    scale[list(STIFF_JOINTS)] = STIFFNESS
+    scale[NECK] = NECK_STIFFNESS
+    return scale.reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -166,6 +187,7 @@ class Objective:
         self.center = torch.as_tensor(np.asarray(center, dtype=np.float32), device=device)
         self.jaw_axis = torch.tensor(JAW_AXIS_WEIGHTS, device=device)
         self.body_mean = torch.as_tensor(np.asarray(BODY_POSE_MEAN, dtype=np.float32).reshape(-1), device=device)
+        self.body_scale = torch.as_tensor(body_prior_scale(), device=device)
 
     def points(self, x: torch.Tensor, global_orient: torch.Tensor, betas: torch.Tensor | None = None):
         """(B, 137, 3) camera-space keypoints and (B, 137, 2) their projections in pixels."""
@@ -188,8 +210,11 @@ class Objective:
         return (projected - keypoints[..., :2]) / self.pixels_per_mm
 
     def data_weights(self, keypoints: torch.Tensor, weights: PriorWeights) -> torch.Tensor:
-        """(B, 137) keypoint weight × detection confidence."""
-        return keypoint_weights(weights.hand_keypoints, weights.face_keypoints).to(keypoints.device) * keypoints[..., 2]
+        """(B, 137) keypoint weight × detection confidence (leg points below MIN_LEG_CONFIDENCE count 0)."""
+        confidence = keypoints[..., 2].clone()
+        legs = confidence[..., list(LOWER_BODY)]
+        confidence[..., list(LOWER_BODY)] = torch.where(legs >= MIN_LEG_CONFIDENCE, legs, torch.zeros_like(legs))
+        return keypoint_weights(weights.hand_keypoints, weights.face_keypoints).to(keypoints.device) * confidence
 
     def prior_residuals(self, x: torch.Tensor, weights: PriorWeights, betas=None,
                         global_orient=None) -> dict[str, torch.Tensor]:
@@ -201,7 +226,10 @@ class Objective:
         groups = self.layout.split(x)
         body_pose = self.layout.body_pose(groups)
         # VPoser's code is a standard normal around its own mean pose; rotations get the speaker's rest pose.
-        body_prior = groups["body_pose"] if self.layout.vposer is not None else groups["body_pose"] - self.body_mean
+        if self.layout.vposer is not None:
+            body_prior = groups["body_pose"]
+        else:
+            body_prior = (groups["body_pose"] - self.body_mean) * self.body_scale
         terms = {
             "body": weights.body * body_prior,
             "bending": weights.bending * losses.bending(body_pose),

@@ -116,6 +116,21 @@ def test_clean_keypoints_give_back_the_pose(clean):
     assert np.abs(reference.global_orient - clip.global_orient).max() < 0.1
 
 
+def test_guessed_legs_do_not_lay_the_body_back(body):
+    """Knees a detector guessed just below the hips (a cropped speaker) leave the legs and the pitch alone."""
+    clip = make_clip(body, n_frames=6, seed=3, pixel_noise=0.0, dropout=0.0, failures=0)
+    keypoints = clip.keypoints.copy()
+    for hip, knee, ankle in ((9, 10, 11), (12, 13, 14)):
+        keypoints[:, knee, :2] = keypoints[:, hip, :2] + np.array([5.0, 40.0])  # thighs foreshortened to 40 px
+        keypoints[:, knee, 2] = 0.7
+        keypoints[:, ankle, 2] = 0.0
+    settings = dataclasses.replace(QUICK, focal_length=clip.focal_length)
+    reference = fit_reference_frames(body, keypoints, settings, clip.image_size, "cpu")
+    legs = reference.x[:, :63].reshape(-1, 21, 3)[:, [0, 1, 3, 4]]  # hips and knees
+    assert np.degrees(np.linalg.norm(legs, axis=-1)).max() < 5
+    assert np.abs(reference.global_orient - clip.global_orient).max() < 0.1
+
+
 @pytest.mark.slow
 def test_window_jitter_is_lower_than_per_frame_fitting(body):
     """The motion loss smooths: window mode's acceleration error is well below per-frame fitting's."""
