@@ -6,6 +6,7 @@ grow with the length of the video.
 
 from __future__ import annotations
 
+import json
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +109,20 @@ def prepare_media(video: Path, clip_dir: Path, settings: MediaSettings = MediaSe
         return {"frames": n_frames, "audio_seconds": clip["audio"]["seconds"] if clip["audio"] else None}
 
     return run_stage(clip_dir, spec, {"video": source_sha}, settings, build, force=force)
+
+
+@dataclass(frozen=True)
+class ClipMedia:
+    """What the media stage left for later stages to draw on: frames in order, their rate, the speech."""
+
+    frames: list[Path]
+    fps: float
+    audio: Path | None  # None for a video without sound
+
+
+def clip_media(clip_dir: Path) -> ClipMedia:
+    """The media stage's outputs of `clip_dir` (e.g. for the overlay videos)."""
+    clip_dir = Path(clip_dir)
+    clip = json.loads((clip_dir / "clip.json").read_text())
+    audio = clip_dir / "audio.wav"
+    return ClipMedia(sorted((clip_dir / "frames").glob("*.jpg")), float(clip["fps"]), audio if audio.is_file() else None)

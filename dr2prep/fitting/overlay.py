@@ -7,7 +7,6 @@ frame, and piped to ffmpeg, so memory does not grow with the clip.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -21,6 +20,7 @@ from dr2prep.ffmpeg_tools import write_video
 from dr2prep.fitting.camera import project
 from dr2prep.fitting.params_file import PARAMS_NAME, load_params, smplx_inputs
 from dr2prep.keypoints.overlay import draw_keypoints, read_frame
+from dr2prep.media import clip_media
 from dr2prep.progress import progress_bar, say
 
 OVERLAY_NAME = "overlay.mp4"
@@ -114,10 +114,7 @@ def make_fit_overlay(clip_dir: Path, body: BodyModel) -> Path:
     if out.exists():
         say(f"overlay: up to date ({out})")
         return out
-    clip = json.loads((clip_dir / "clip.json").read_text())
-    params = load_params(clip_dir / "smplx" / PARAMS_NAME)
-    audio = clip_dir / "audio.wav"
-    frames = sorted((clip_dir / "frames").glob("*.jpg"))
-    write_fit_overlay(frames, params, body, out, float(clip["fps"]), audio if audio.is_file() else None)
+    media = clip_media(clip_dir)
+    write_fit_overlay(media.frames, load_params(clip_dir / "smplx" / PARAMS_NAME), body, out, media.fps, media.audio)
     say(f"overlay: {out}")
     return out

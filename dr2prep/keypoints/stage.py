@@ -28,6 +28,7 @@ from dr2prep.keypoints.openpose_format import (
     write_frame_json,
 )
 from dr2prep.keypoints.overlay import OVERLAY_NAME, write_overlay
+from dr2prep.media import clip_media
 from dr2prep.progress import progress_bar, say, warn
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
 
@@ -143,10 +144,8 @@ def make_overlay(clip_dir: Path) -> Path:
     if out.exists():
         say(f"overlay: up to date ({out})")
         return out
-    clip = json.loads((clip_dir / "clip.json").read_text())
-    audio = clip_dir / "audio.wav"
-    frames = sorted((clip_dir / "frames").glob("*.jpg"))
-    write_overlay(frames, load_keypoints(clip_dir), out, clip["fps"], audio if audio.is_file() else None)
+    media = clip_media(clip_dir)
+    write_overlay(media.frames, load_keypoints(clip_dir), out, media.fps, media.audio)
     say(f"overlay: {out}")
     return out
 
