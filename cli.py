@@ -215,6 +215,39 @@ def eval_command(obj: dict, model_dir: Path | None, clips: tuple[Path, ...], aud
 
 
 @dr2.command()
+@click.argument("result", type=click.Path(path_type=Path))
+@click.option("--format", "formats", multiple=True, required=True,
+              type=click.Choice(("bvh", "gltf", "amass", "fbx")),
+              help="bvh (skeleton), gltf (.glb skinned body), amass (.npz of the SMPL-X Blender add-on), "
+                   "fbx (through Blender's bpy: `make blender`); repeat for several.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output file (one format) or folder [default: beside RESULT].")
+@click.option("--smplx-model", envvar="DR2_SMPLX_MODEL",
+              help="SMPL-X .npz the result was made with (default: the open body) [env DR2_SMPLX_MODEL].")
+def export(result: Path, formats: tuple[str, ...], out: Path | None, smplx_model: str | None) -> None:
+    """Export RESULT (a `dr2 synth` .npz or a clip's smplx/params.npz) for Blender, Unity, Unreal, three.js."""
+    from dr2model.export import export_result
+
+    for path in export_result(result, list(formats), out, body_model=smplx_model).values():
+        click.echo(str(path))
+
+
+@dr2.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--audio", type=click.Path(path_type=Path),
+              help="Speech to play with the motion [default: the `audio` its synth .json names, if present].")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="The page to write [default: beside the first RESULT, <stem>_view.html].")
+@click.option("--smplx-model", envvar="DR2_SMPLX_MODEL",
+              help="SMPL-X .npz the results were made with (default: the open body) [env DR2_SMPLX_MODEL].")
+def view(results: tuple[Path, ...], audio: Path | None, out: Path | None, smplx_model: str | None) -> None:
+    """One offline HTML page animating RESULTS (samples of one speech) in 3D with the speech."""
+    from dr2model.viewer import write_view
+
+    click.echo(str(write_view(list(results), audio, out, body_model=smplx_model)))
+
+
+@dr2.command()
 @click.pass_obj
 def demo(obj: dict) -> None:
     """Run the chain on an input the demo generates itself (what `make demo` runs)."""
