@@ -40,7 +40,7 @@ class Bvh:
             rotation = np.tile(np.eye(3), (frames, 1, 1))
             for name in joint_channels:
                 if name.endswith("rotation"):
-                    step = Rotation.from_euler(name[0].lower(), self.values[:, column], degrees=True).as_matrix()
+                    step = Rotation.from_euler(name[0].lower(), self.values[:, column, None], degrees=True).as_matrix()
                     rotation = rotation @ step
                 column += 1
             out.append(rotation)

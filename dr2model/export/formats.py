@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from dr2prep.errors import Dr2Error
@@ -54,8 +56,9 @@ def export_result(result: Path, formats: list[str], out: Path | None = None,
 
 
 def _write(fmt: str, motion, body, path: Path) -> None:
-    """Write one format to a temporary name beside `path`, then move it into place."""
-    partial = path.with_name(f".{path.name}.partial{path.suffix}")
+    """Write one format into a temporary folder beside `path` (same file name), then move it into place."""
+    folder = Path(tempfile.mkdtemp(prefix=".dr2-export-", dir=path.parent))
+    partial = folder / path.name
     try:
         if fmt == "bvh":
             from dr2model.export.bvh import write_bvh
@@ -73,4 +76,4 @@ def _write(fmt: str, motion, body, path: Path) -> None:
     except OSError as error:
         raise Dr2Error(f"cannot write {path} ({error.strerror or error}); give a writable --out") from None
     finally:
-        partial.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
