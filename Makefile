@@ -7,7 +7,24 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast demo bench clean
+.PHONY: setup test test-fast demo bench clean tools blender
+
+# Export and viewer tools (tests and `dr2 export --format fbx`): the Khronos glTF validator and three.js
+# from npm (package-lock.json), and Blender as a Python module in its own venv (PyPI's bpy 4.2 needs Python 3.11, ~1 GB).
+BLENDER_PYTHON ?= python3.11
+BLENDER_VENV ?= .venv-blender
+
+tools: node_modules/.package-lock.json blender
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+blender: $(BLENDER_VENV)/.installed
+
+$(BLENDER_VENV)/.installed:
+	$(BLENDER_PYTHON) -m venv $(BLENDER_VENV)
+	$(BLENDER_VENV)/bin/pip install --quiet "bpy==4.2.*"
+	touch $@
 
 setup: $(VENV)/.installed
 
@@ -32,4 +49,4 @@ bench: setup
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo-work dr2-work .pytest_cache
+	rm -rf $(VENV) $(BLENDER_VENV) node_modules demo-work dr2-work .pytest_cache

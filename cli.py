@@ -163,6 +163,8 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
                    "default: a random training frame per sample.")
 @click.option("--grid", is_flag=True, help="One preview with all samples side by side instead of one per sample.")
 @click.option("--no-preview", is_flag=True, help="Write only the SMPL-X parameters (.npz), no video.")
+@click.option("--view", "view_page", is_flag=True,
+              help="Also write <speech>_view.html beside the results: all samples in 3D with the speech (offline).")
 @click.option("--renderer", type=click.Choice(("auto", "builtin", "pyrender")), default="auto", show_default=True,
               help="Preview renderer: pyrender (needs pyrender-maintained and EGL/OSMesa), the built-in OpenCV one, "
                    "or auto (pyrender on a GPU, else built-in).")
@@ -173,7 +175,7 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
 @click.pass_obj
 def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_samples: int, seed: int,
           init_frame: int | None, grid: bool, no_preview: bool, renderer: str, smplx_model: str | None,
-          deepspeech_graph: Path | None) -> None:
+          deepspeech_graph: Path | None, view_page: bool = False) -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
     from dr2model.synthesis import synthesize
     from dr2prep.device import resolve_device
@@ -183,6 +185,11 @@ def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_sa
                          grid=grid, deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer)
     for path in dict.fromkeys(p for o in outputs for p in (o.params_path, o.preview_path) if p is not None):
         click.echo(str(path))
+    if view_page:
+        from dr2model.viewer import write_view
+
+        page = outputs[0].params_path.with_name(f"{speech.stem}_view.html")
+        click.echo(str(write_view([o.params_path for o in outputs], speech, page, body_model=smplx_model)))
 
 
 @dr2.command("eval")

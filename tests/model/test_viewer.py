@@ -108,3 +108,18 @@ def test_view_errors_are_one_line(tmp_path):
     assert_one_line_error(run_dr2("view", result, "--audio", tmp_path / "none.wav"), "not found")
     assert_one_line_error(run_dr2("view", result, "--out", tmp_path / "page.txt"), ".html")
     assert not list(tmp_path.glob("*.html"))
+
+
+@pytest.mark.slow
+def test_synth_view_writes_the_page_beside_the_results(model_dir, tmp_path):
+    speech = make_demo_speech(tmp_path / "talk.wav", seconds=2.0)
+    out = tmp_path / "out"
+    run = run_dr2("synth", speech, "--model", model_dir, "--out", out, "--num-samples", 2, "--no-preview", "--view",
+                  check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.stdout.split()[-1] == str(out / "talk_view.html")
+    html = (out / "talk_view.html").read_text()
+    data = html.split('<script type="application/json" id="dr2-data">', 1)[1].split("</script>", 1)[0]
+    import json
+
+    assert [s["label"] for s in json.loads(data)["samples"]] == ["talk_seed0", "talk_seed1"]
+    assert "data:audio/wav;base64," in html
