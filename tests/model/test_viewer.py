@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -119,7 +120,19 @@ def test_synth_view_writes_the_page_beside_the_results(model_dir, tmp_path):
     assert run.stdout.split()[-1] == str(out / "talk_view.html")
     html = (out / "talk_view.html").read_text()
     data = html.split('<script type="application/json" id="dr2-data">', 1)[1].split("</script>", 1)[0]
-    import json
-
     assert [s["label"] for s in json.loads(data)["samples"]] == ["talk_seed0", "talk_seed1"]
     assert "data:audio/wav;base64," in html
+
+
+def test_vendored_three_is_the_locked_npm_release():
+    """dr2model/viewer/vendor holds three.js exactly as package-lock.json's release ships it."""
+    from tests.model.export_fixtures import ROOT, require_validator
+
+    require_validator()  # `npm ci` installed node_modules (three comes with the validator)
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/three"]["version"] == "0.170.0"
+    npm = ROOT / "node_modules" / "three"
+    vendor = ROOT / "dr2model" / "viewer" / "vendor"
+    for shipped, ours in (("build/three.module.min.js", "three.module.min.js"),
+                          ("examples/jsm/controls/OrbitControls.js", "OrbitControls.js"), ("LICENSE", "LICENSE-three.txt")):
+        assert (npm / shipped).read_bytes() == (vendor / ours).read_bytes(), ours
