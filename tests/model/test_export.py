@@ -171,3 +171,30 @@ def test_export_errors_are_one_line(tmp_path):
     np.savez(other, poses=np.zeros((3, 165)))
     assert_one_line_error(run_dr2("export", other, "--format", "bvh"), "not SMPL-X parameters")
     assert not list(tmp_path.glob("*.bvh")) and not list(tmp_path.glob("*.glb"))
+
+
+def test_export_on_a_users_smplx_model(tmp_path):
+    """With --smplx-model the .glb carries that model's mesh (smooth skin cut to 4 influences, pickled extras skipped)
+    and the BVH's fingers that model's mean hand; the glb stays valid."""
+    from dr2prep.bodymodel.synthetic_smplx import NUM_VERTICES, write_synthetic_smplx
+    from pygltflib import GLTF2
+
+    model = write_synthetic_smplx(tmp_path / "SMPLX_NEUTRAL.npz", seed=7, shape_space=400, pickled_extras=True)
+    result = synth_result(tmp_path / "speech_seed0.npz", frames=10)
+    run_dr2("export", result, "--format", "gltf", "--format", "bvh", "--smplx-model", model, check=True)
+    body = load_body_model(str(model))
+    gltf = GLTF2().load(str(tmp_path / "speech_seed0.glb"))
+    drawn = len(np.unique(body.arrays().render_faces))  # every vertex its faces use (a real SMPL-X: all 10,475)
+    assert drawn > NUM_VERTICES // 2
+    assert gltf.accessors[gltf.meshes[0].primitives[0].attributes.POSITION].count == drawn
+    node = require_validator()
+    run = subprocess.run([node, str(ROOT / "tests/model/gltf_validate.mjs"), str(tmp_path / "speech_seed0.glb")],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(run.stdout)["issues"]["numErrors"] == 0
+    assert body.kind == "smplx" and not np.allclose(body.hand_mean_left, load_body_model("open").hand_mean_left)
+    bvh = read_bvh(tmp_path / "speech_seed0.bvh")
+    finger = bvh.names.index("left_index1")
+    with np.load(result) as data:
+        expected = Rotation.from_rotvec((data["left_hand_pose"][:, :3] + body.hand_mean_left[:3]).astype(np.float64))
+    error = (Rotation.from_matrix(bvh.rotations()[:, finger]).inv() * expected).magnitude()
+    assert error.max() <= 1e-4
