@@ -38,17 +38,17 @@ def export_result(result: Path, formats: list[str], out: Path | None = None,
         raise Dr2Error(f"unknown export format {', '.join(unknown) or '(none)'}; use {', '.join(FORMATS)}")
     formats = list(dict.fromkeys(formats))
     paths = output_paths(result, formats, None if out is None else Path(out))
-    for path in paths.values():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise Dr2Error(f"cannot create {path.parent} ({error.strerror or error}); give a writable --out") from None
     body = load_body_model(body_model)
     motion = load_motion(result, body)
     if "fbx" in formats:
         from dr2model.export.fbx import blender_python
 
         blender_python()  # fail before writing anything
+    for path in paths.values():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise Dr2Error(f"cannot create {path.parent} ({error.strerror or error}); give a writable --out") from None
     for fmt, path in paths.items():
         _write(fmt, motion, body, path)
         say(f"export: {fmt} -> {path}")

@@ -170,6 +170,10 @@ def test_export_errors_are_one_line(tmp_path):
     other = tmp_path / "other.npz"
     np.savez(other, poses=np.zeros((3, 165)))
     assert_one_line_error(run_dr2("export", other, "--format", "bvh"), "not SMPL-X parameters")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    result = synth_result(tmp_path / "speech_seed0.npz", frames=5)
+    assert_one_line_error(run_dr2("export", result, "--format", "bvh", "--out", blocker / "sub"), "writable --out")
     assert not list(tmp_path.glob("*.bvh")) and not list(tmp_path.glob("*.glb"))
 
 
