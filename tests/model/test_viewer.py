@@ -47,6 +47,12 @@ def same_rotation(a, b) -> bool:
     return abs(abs(float(np.dot(a, b))) - 1.0) < 1e-5  # q and -q are one rotation
 
 
+def body_pixels(png: bytes) -> np.ndarray:
+    """(H, W) bool: pixels of the 3D view (control bar cut off) that are not the scene's background."""
+    picture = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return np.abs(picture[:-BAR_HEIGHT].astype(np.int32) - np.array(BACKGROUND)).max(axis=2) > 40
+
+
 def test_page_is_self_contained(page):
     html = page[0].read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the page fetches something"
@@ -88,14 +94,20 @@ def test_page_plays_in_chromium_in_sync_with_the_speech(page, tmp_path):
                                     f"q1: dr2.boneQuaternion(1, {JOINT})}})")
         assert scrubbed["audio"] == pytest.approx(1.5, abs=1e-3) and scrubbed["state"]["frame"] == 45
         assert same_rotation(scrubbed["q1"], expected_quaternion(results[1], 45))
+
+        # one sample alone: it stands in the middle, the sides are empty
+        browser.evaluate("dr2.choose('1')")
+        renders = browser.evaluate("dr2.state.renders")
+        browser.wait_for(f"dr2.state.renders > {renders + 1}")
+        alone = body_pixels(browser.screenshot())
+        width = alone.shape[1]
+        assert alone[:, width // 3 : 2 * width // 3].mean() > 0.08 and alone[:, : width // 8].mean() < 0.01
         assert browser.errors == []
 
-    picture = cv2.cvtColor(cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     (tmp_path / "viewer.png").write_bytes(shot)
     if os.environ.get("DR2_VIEWER_SCREENSHOT"):
         shutil.copy(tmp_path / "viewer.png", os.environ["DR2_VIEWER_SCREENSHOT"])
-    view = picture[:-BAR_HEIGHT].astype(np.int32)
-    body = np.abs(view - np.array(BACKGROUND)).max(axis=2) > 40
+    body = body_pixels(shot)
     height, width = body.shape
     assert body.mean() > 0.08, f"only {body.mean():.1%} of the view is body"
     # two bodies side by side: each half of the picture holds one, and neither is cut at the top
