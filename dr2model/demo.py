@@ -93,7 +93,7 @@ def run_demo(workspace: Path, device: str = "cpu") -> Path:
 
     workspace = Path(workspace)
     video = make_demo_video(workspace / "inputs" / "demo.mp4", seconds=DEMO_SECONDS)
-    say(f"demo input: {video} (the open body gesturing to synthetic speech, rendered by dr2)")
+    say(f"demo input: {video} (a generated speaker: the open body dressed and given a face, rendered by dr2)")
     clip_dir = prepare_clip(video, workspace, device=device)
     model_dir = train_demo_model(clip_dir, workspace / "demo-model", device)
     speech = make_demo_speech(workspace / "inputs" / "new_speech.wav", SPEECH_SECONDS, SPEECH_SEED)
