@@ -24,6 +24,7 @@ TOWARDS_CAMERA = np.array([0.0, 0.0, -1.0])  # camera space: the camera looks al
 FACING_LIMIT_DEG = 20.0  # acceptance: the head's forward direction within this of the camera axis ...
 FACING_SHARE = 0.9  # ... on at least this share of frames
 MIN_SAMPLE_DISTANCE_MM = 30.0  # acceptance: two samples for the same speech differ at least this much
+TRAVEL_RANGE = (0.5, 1.5)  # acceptance: the hands travel this share of the input's travel (arms in its range)
 
 
 def _rotations(axis_angle: np.ndarray) -> np.ndarray:
@@ -123,10 +124,17 @@ class DemoReport:
     sample_distance_mm: float | None  # between the first two samples
     bodies: list  # BodyFigures of the truth, the fit, each sample
 
+    def travel_share(self, body: BodyFigures) -> float:
+        """How far `body`'s wrists travel (the diagonal of their 5-95 percentile spans) relative to the input's."""
+        return float(np.linalg.norm(body.wrist_extent_mm) / max(np.linalg.norm(self.bodies[0].wrist_extent_mm), 1.0))
+
     def passed(self) -> dict[str, bool]:
-        """The acceptance checks: everyone faces the camera, the samples differ."""
-        checks = {f"{b.name} faces the camera": b.head_within_limit >= FACING_SHARE
-                  for b in self.bodies if b.name != "input"}
+        """The acceptance checks: everyone faces the camera and moves the hands as far as the input; samples differ."""
+        checks = {}
+        for b in self.bodies[1:]:
+            checks[f"{b.name} faces the camera"] = b.head_within_limit >= FACING_SHARE
+            checks[f"{b.name} moves the hands in the input's range"] = (
+                TRAVEL_RANGE[0] <= self.travel_share(b) <= TRAVEL_RANGE[1])
         if self.sample_distance_mm is not None:
             checks["samples differ"] = self.sample_distance_mm >= MIN_SAMPLE_DISTANCE_MM
         return checks
@@ -137,7 +145,8 @@ class DemoReport:
             (lx, ly), (rx, ry) = b.wrist_extent_mm
             out.append(f"{b.name}: head within {FACING_LIMIT_DEG:.0f} deg of the camera axis on "
                        f"{100 * b.head_within_limit:.0f}% of {b.frames} frames (median {b.head_median_deg:.0f} deg); "
-                       f"wrists move {lx:.0f}x{ly:.0f} mm (left), {rx:.0f}x{ry:.0f} mm (right)")
+                       f"wrists move {lx:.0f}x{ly:.0f} mm (left), {rx:.0f}x{ry:.0f} mm (right), "
+                       f"{100 * self.travel_share(b):.0f}% of the input's travel")
         if self.sample_distance_mm is not None:
             out.append(f"samples differ by {self.sample_distance_mm:.0f} mm on the upper body (mean, pelvis-aligned)")
         failed = [name for name, ok in self.passed().items() if not ok]
