@@ -1,4 +1,4 @@
-"""The demo's speaker: the open body dressed as a person (skin, hair, shirt, sleeves, trousers) and given a face.
+"""The demo's speaker: the open body dressed as a person (skin, hair, vest, sleeves, trousers) and given a face.
 
 A plain wooden mannequin is not a person to MediaPipe (it found a face in 1% of
 frames and pulled the arms onto the torso), so the demo draws its input like
@@ -34,10 +34,10 @@ ARM_JOINTS = (16, 17, 18, 19)  # shoulders (upper arms), elbows (forearms)
 LEG_JOINTS = (1, 2, 4, 5)  # hips (thighs), knees (shins)
 FOOT_JOINTS = (7, 8, 10, 11)  # ankles, feet
 HAND_JOINTS = (skeleton.LEFT_WRIST, skeleton.RIGHT_WRIST)
-FIRST_FINGER_JOINT = 25
+FIRST_FINGER_JOINT = 25  # joints 25..54 are the fingers
 HAIRLINE_ABOVE_EYES = 0.05  # metres in the rest pose: forehead skin up to here
 HAIR_BEHIND_HEAD_JOINT = 0.0  # rest-pose z: the back of the head is hair
-HAIR_DOWN_TO_BELOW_EYES = 0.07
+HAIR_DOWN_TO_BELOW_EYES = 0.07  # metres: ... down to this far below the eyes (above the ears and nape)
 
 # OpenPose face points (17..67), as the 51 static SMPL-X landmarks give them (first = 17).
 FIRST_FACE_POINT = 17

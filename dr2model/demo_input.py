@@ -26,7 +26,7 @@ DEMO_INPUT_VERSION = 2  # 1: the wooden mannequin; 2: a dressed figure with a fa
 SIZE = (640, 480)  # width, height
 FOCAL_LENGTH = 1000.0
 TRANSL = (0.0, 0.55, 2.6)  # the body's place in camera space (metres): framed from the head to the thighs
-PHRASE_SECONDS = 2.5  # a gesture phrase lasts at least this long (long enough for its start to say which hand leads) ...
+PHRASE_SECONDS = 2.5  # a gesture phrase lasts at least this long (its start tells which hand leads) ...
 WORD_GAP = 0.07  # ... and ends between words (syllable_onsets leaves 0.02-0.06 s inside words, 0.08+ between)
 # body_pose rows (SMPL-X joint index - 1)
 SPINE = (2, 5, 8)

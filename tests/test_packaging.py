@@ -78,8 +78,8 @@ def test_demo_runs_the_whole_chain_on_its_own_input(tmp_path):
         assert set(params) == set(SMPLX_KEYS) and all(len(v) == SPEECH_SECONDS * 30 for v in params.values())
         assert np.isfinite(params["body_pose"]).all()
 
-    # The demo's own measurements (printed at its end, kept as JSON): the fit is close to the poses the input was rendered
-    # from, and the fitted and synthesised bodies face the camera.
+    # The demo's own measurements (printed at its end, kept as JSON): the fit is close to the poses the input
+    # was rendered from, and the fitted and synthesised bodies face the camera.
     report = json.loads((tmp_path / "synth" / "demo_report.json").read_text())
     assert report["fit_mpjpe_mm"] < 80  # the wooden mannequin's fit: 143 mm
     assert [b["name"] for b in report["bodies"]] == ["input", "fit", "sample 1", "sample 2"]
