@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from dr2model.demo_input import make_demo_speech, make_demo_video
+from dr2model.demo_input import demo_poses_path, make_demo_speech, make_demo_video
 from dr2prep.errors import Dr2Error
 from dr2prep.ffmpeg_tools import ffmpeg_exe
 from dr2prep.pipeline import prepare_clip
@@ -67,13 +67,33 @@ def save_still(video: Path, png: Path, seconds: float = FRAME_SECONDS, width: in
     return png
 
 
+def report_demo(video: Path, clip_dir: Path, sample_paths: list[Path], out: Path):
+    """Measure the fit against the rendered poses and the samples (dr2model.demo_report); print and keep it."""
+    import numpy as np
+
+    from dr2model.demo_report import measure_demo
+    from dr2model.synthesis import load_sample
+    from dr2prep.bodymodel import load_body_model
+    from dr2prep.fitting.params_file import load_params
+    from dr2prep.stage import write_json_atomic
+
+    with np.load(demo_poses_path(video)) as saved:
+        truth = {key: saved[key] for key in ("global_orient", "body_pose", "transl")}
+    fitted = load_params(clip_dir / "smplx" / "params.npz")
+    report = measure_demo(load_body_model("open"), truth, fitted, [load_sample(p) for p in sample_paths])
+    for line in report.lines():
+        say(f"demo: {line}")
+    write_json_atomic(out, report.as_dict())
+    return report
+
+
 def run_demo(workspace: Path, device: str = "cpu") -> Path:
     """Make the demo inputs and run the whole chain; returns the preview mp4 (its still is beside it)."""
     from dr2model.synthesis import synthesize
 
     workspace = Path(workspace)
     video = make_demo_video(workspace / "inputs" / "demo.mp4", seconds=DEMO_SECONDS)
-    say(f"demo input: {video} (the open body gesturing to synthetic speech, rendered by dr2)")
+    say(f"demo input: {video} (a generated speaker: the open body dressed and given a face, rendered by dr2)")
     clip_dir = prepare_clip(video, workspace, device=device)
     model_dir = train_demo_model(clip_dir, workspace / "demo-model", device)
     speech = make_demo_speech(workspace / "inputs" / "new_speech.wav", SPEECH_SECONDS, SPEECH_SEED)
@@ -83,5 +103,6 @@ def run_demo(workspace: Path, device: str = "cpu") -> Path:
     preview = outputs[0].preview_path
     still = save_still(preview, preview.with_suffix(".png"))
     say(f"demo: SMPL-X parameters {', '.join(str(o.params_path) for o in outputs)}")
+    report_demo(video, clip_dir, [o.params_path for o in outputs], workspace / "synth" / "demo_report.json")
     say(f"demo: preview {preview} (still: {still})")
     return preview

@@ -51,15 +51,16 @@ def test_demo_runs_the_whole_chain_on_its_own_input(tmp_path):
     """`dr2 demo`: prep (real MediaPipe on the generated video), fit, train, synth on new speech, grid preview."""
     import numpy as np
 
-    from dr2model.demo import DEMO_SAMPLES, SPEECH_SECONDS
+    from dr2model.demo import DEMO_SAMPLES, DEMO_SECONDS, SPEECH_SECONDS
+    from dr2model.demo_report import FACING_SHARE
     from dr2model.synthesis import SMPLX_KEYS, load_sample
     from dr2prep.ffmpeg_tools import probe
 
     result = run_dr2("demo", workspace=tmp_path, check=True)
     clip_dir = tmp_path / "demo"
-    assert json.loads((clip_dir / "clip.json").read_text())["frames"] == 240
-    # MediaPipe finds the rendered open body: the demo exercises the real detector.
-    assert np.load(clip_dir / "keypoints" / "keypoints.npz")["detected"][:, 0].mean() > 0.9
+    assert json.loads((clip_dir / "clip.json").read_text())["frames"] == round(DEMO_SECONDS * 30)
+    # MediaPipe reads the generated speaker as a person: body, both hands and the face in (nearly) every frame.
+    assert (np.load(clip_dir / "keypoints" / "keypoints.npz")["detected"].mean(axis=0) > 0.9).all()
     assert (clip_dir / "smplx" / "params.npz").is_file() and (clip_dir / "audio_features" / "builtin.npy").is_file()
     config = json.loads((tmp_path / "demo-model" / "config.json").read_text())
     assert config["clips"] == ["demo"] and config["feature_kind"] == "builtin" and config["body_model"]
@@ -76,6 +77,13 @@ def test_demo_runs_the_whole_chain_on_its_own_input(tmp_path):
         params = load_sample(path)
         assert set(params) == set(SMPLX_KEYS) and all(len(v) == SPEECH_SECONDS * 30 for v in params.values())
         assert np.isfinite(params["body_pose"]).all()
+
+    # The demo's own measurements (printed at its end, kept as JSON): the fit is close to the poses the input
+    # was rendered from, and the fitted and synthesised bodies face the camera.
+    report = json.loads((tmp_path / "synth" / "demo_report.json").read_text())
+    assert report["fit_mpjpe_mm"] < 80  # the wooden mannequin's fit: 143 mm
+    assert [b["name"] for b in report["bodies"]] == ["input", "fit", "sample 1", "sample 2"]
+    assert all(b["head_within_limit"] >= FACING_SHARE for b in report["bodies"])
 
 
 def test_unknown_option_is_a_usage_error():
