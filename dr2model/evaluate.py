@@ -264,7 +264,8 @@ def evaluate(
                 joints.append(smplx_joints(body, smplx_params(model, result.pose[k], result.face[k], identity)))
             onsets = audio_onsets(load_audio(speech), SAMPLE_RATE)
             start = _start_label(start_state is not None, settings.init_frame)
-            report["gestures"].append({"input": name, "start": start, **gesture_metrics(joints, onsets, space, truth, cuts)})
+            report["gestures"].append({"input": name, "start": start,
+                                       **gesture_metrics(joints, onsets, space, truth, cuts)})
 
     if json_path is not None:
         try:

@@ -73,7 +73,8 @@ def find_cuts(scores: np.ndarray, settings: ShotSettings = ShotSettings()) -> li
     for i, score in enumerate(scores):
         if score < settings.min_score:
             continue
-        near = np.concatenate([scores[max(0, i - settings.neighbours) : i], scores[i + 1 : i + 1 + settings.neighbours]])
+        k = settings.neighbours
+        near = np.concatenate([scores[max(0, i - k) : i], scores[i + 1 : i + 1 + k]])
         if len(near) and (score < settings.neighbour_ratio * np.median(near) or score < near.max()):
             continue
         lo, hi = max(0, i - settings.level_window), i + 1 + settings.level_window

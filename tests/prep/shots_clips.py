@@ -30,7 +30,8 @@ def joined_sources(out: Path, shots=SHOTS, size=(320, 240)) -> Path:
     for source, frames in shots:
         name, _, options = source.partition("=")
         options = f"{options}:" if options else ""
-        command += ["-f", "lavfi", "-i", f"{name}={options}size={w}x{h}:rate={FPS},trim=end_frame={frames},setpts=PTS-STARTPTS"]
+        graph = f"{name}={options}size={w}x{h}:rate={FPS},trim=end_frame={frames},setpts=PTS-STARTPTS"
+        command += ["-f", "lavfi", "-i", graph]
     seconds = sum(frames for _, frames in shots) / FPS
     command += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}"]
     labels = "".join(f"[{i}:v]" for i in range(len(shots)))

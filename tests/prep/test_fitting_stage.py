@@ -141,7 +141,8 @@ def test_a_crashed_fit_resumes_where_it_stopped(body, tmp_path, monkeypatch):
     real_fit_sequence = stage_module.fit_sequence
     started = []
 
-    def crashing(objective, keypoints, reference, settings, device, start=0, previous_x=None, chunk_frames=128, cuts=()):
+    def crashing(objective, keypoints, reference, settings, device, start=0, previous_x=None, chunk_frames=128,
+                 cuts=()):
         started.append(start)
         for n, chunk in enumerate(real_fit_sequence(objective, keypoints, reference, settings, device, start,
                                                     previous_x, chunk_frames, cuts=cuts)):
