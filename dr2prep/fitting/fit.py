@@ -349,7 +349,9 @@ def fit_sequence(
     n_frames = len(keypoints)
     solver = RunSolver(objective, orient, weights)
     shot_first = [0] + cuts
-    shot_warm = {0: reference_x}  # per shot: where its frames start without a predecessor
+    # Per shot: where its frames start without a predecessor. The first shot starts from the reference
+    # fit as always, unless the reference frame lies in another shot (which may frame the speaker otherwise).
+    shot_warm = {0: reference_x} if not cuts or int(reference.frames[0]) < cuts[0] else {}
 
     def warm_start(frame: int) -> torch.Tensor:
         first = shot_first[np.searchsorted(shot_first, frame, side="right") - 1]

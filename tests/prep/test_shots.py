@@ -52,6 +52,13 @@ def test_one_shot_of_real_footage_has_no_cut(media_dir, tmp_path):
     assert read_cuts(tmp_path / "ws" / "tedx") == []
 
 
+def test_the_shirt_change_of_speaker_tips_is_found_to_the_frame(media_dir, tmp_path):
+    # 6.0-10.5 s of the clip: one cut, at 8.6 s (checked shirt -> navy polo), frame 258 of the clip.
+    video = excerpt(media_dir / "speaker_tips_46s.mp4", tmp_path / "tips.mp4", 6.0, 4.5)
+    run_dr2("prep", video, "--until", "shots", workspace=tmp_path / "ws", check=True)
+    assert read_cuts(tmp_path / "ws" / "tips") == [258 - 180]
+
+
 def test_an_isolated_spike_is_a_cut_and_steady_change_is_not():
     motion = np.full(60, 0.02, np.float32)
     motion[30:40] = 0.15  # a fast gesture: high, but so are its neighbours
@@ -71,3 +78,10 @@ def test_a_workspace_from_before_shot_detection_is_one_shot_and_a_damaged_record
     (tmp_path / SHOTS_FILE).write_text("{not json")
     with pytest.raises(Dr2Error, match="re-run `dr2 prep --only shots --force`"):
         read_cuts(tmp_path)
+
+
+def test_fit_runs_never_span_a_cut():
+    from dr2prep.fitting.fit import shot_runs
+
+    assert shot_runs(0, 20, 8, [5, 18]) == [(0, 5), (5, 8), (8, 16), (16, 18), (18, 20)]
+    assert shot_runs(0, 20, 8, []) == [(0, 8), (8, 16), (16, 20)]  # as before shot detection
