@@ -5,6 +5,8 @@ as its own sequence. Detection compares each 30 FPS frame with the one before on
 small thumbnail (mean grey difference plus a colour-histogram distance) and calls a
 cut where that score is an isolated spike, well above its neighbours and the local
 level of motion (an adaptive threshold: a fast gesture raises its neighbours too).
+A fade through black has no spike; it is found as a run of black frames between
+brighter ones, and the shot changes in its middle. Cross-dissolves are not detected.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class ShotSettings:
     neighbours: int = 3  # their median (a median, so a shot that starts with fast change still counts)
     level_ratio: float = 4.0  # ... and this many times the median score within `level_window` frames
     level_window: int = 15
+    black_level: float = 0.1  # a frame whose 98th-percentile luma (0..1) is below this is black (a fade's middle;
+    # a percentile, not the mean, so a dark stage with a lit speaker is not black)
 
 
 def frame_signature(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,22 +57,44 @@ def frame_signature(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
     return small[..., 0], np.concatenate(histograms).astype(np.float32) / (size * size)
 
 
-def change_scores(frames: list[Path], settings: ShotSettings = ShotSettings()) -> np.ndarray:
-    """(T-1,) how much frame t+1 differs from frame t (see ShotSettings)."""
+def measure_frames(frames: list[Path], settings: ShotSettings = ShotSettings()) -> tuple[np.ndarray, np.ndarray]:
+    """(T-1,) how much frame t+1 differs from frame t (see ShotSettings), and (T,) each frame's brightest luma
+    (98th percentile, 0..1)."""
     scores = np.zeros(max(len(frames) - 1, 0), np.float32)
+    brightness = np.zeros(len(frames), np.float32)
     previous = None
     for t, path in enumerate(progress_bar(frames, desc="shots", unit="frame")):
         signature = frame_signature(path, settings.thumbnail)
+        brightness[t] = np.percentile(signature[0], 98)
         if previous is not None:
             grey = np.abs(signature[0] - previous[0]).mean()
             histogram = 0.5 * np.abs(signature[1] - previous[1]).sum() / 3
             scores[t - 1] = grey + histogram
         previous = signature
-    return scores
+    return scores, brightness
+
+
+def find_fades(brightness: np.ndarray, cuts=(), settings: ShotSettings = ShotSettings()) -> list[int]:
+    """The middle frame of every run of black frames with brighter frames on both sides (a fade out and in),
+    unless a hard cut in `cuts` already lies within the run or next to it."""
+    black = np.asarray(brightness) < settings.black_level
+    fades, t = [], 0
+    while t < len(black):
+        if not black[t]:
+            t += 1
+            continue
+        end = t
+        while end < len(black) and black[end]:
+            end += 1
+        if t > 0 and end < len(black) and not any(t - settings.neighbours <= c <= end + settings.neighbours
+                                                   for c in cuts):
+            fades.append((t + end) // 2)
+        t = end
+    return fades
 
 
 def find_cuts(scores: np.ndarray, settings: ShotSettings = ShotSettings()) -> list[int]:
-    """0-based indices of the first frame of every shot after the first, from `change_scores`."""
+    """0-based indices of the first frame of every shot after the first, from `measure_frames`."""
     cuts = []
     for i, score in enumerate(scores):
         if score < settings.min_score:
@@ -111,12 +137,15 @@ def run_shots_stage(clip_dir: Path, settings: ShotSettings = ShotSettings(), for
         clip = json.loads((clip_dir / "clip.json").read_text())
         fps = float(clip.get("fps", 30))
         frames = sorted((clip_dir / "frames").glob("*.jpg"))
-        scores = change_scores(frames, settings)
-        cuts = find_cuts(scores, settings)
+        scores, brightness = measure_frames(frames, settings)
+        hard = find_cuts(scores, settings)
+        fades = find_fades(brightness, hard, settings)
+        cuts = sorted(hard + fades)
         record = {
             "frames": len(frames),
             "fps": fps,
-            "cuts": [{"frame": c, "time": round(c / fps, 3), "score": round(float(scores[c - 1]), 4)} for c in cuts],
+            "cuts": [{"frame": c, "time": round(c / fps, 3), "kind": "fade" if c in fades else "cut",
+                      "score": round(float(scores[c - 1]), 4)} for c in cuts],
             "shots": [list(r) for r in shot_ranges(len(frames), cuts)],
             "note": "frame: 0-based index of the first frame of the new shot (file frames/{frame+1:06d}.jpg); "
                     "time: its start in seconds",

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from dr2prep.errors import Dr2Error
-from dr2prep.shots import SHOTS_FILE, find_cuts, read_cuts, shot_ranges, steady_segments
+from dr2prep.shots import SHOTS_FILE, find_cuts, find_fades, read_cuts, shot_ranges, steady_segments
 from dr2prep.stage import read_record
 from tests.cli_runner import run_dr2
 from tests.prep.keypoints_clips import TEDX, excerpt
-from tests.prep.shots_clips import FPS, cut_frames, joined_sources
+from tests.prep.shots_clips import FADE, FPS, cut_frames, joined_sources
 
 
 def precision_recall(found: list[int], truth: list[int], tolerance: int = 1) -> tuple[float, float]:
@@ -44,6 +44,21 @@ def test_cuts_of_a_generated_clip_are_found_and_recorded(tmp_path):
     first = read_record(clip_dir, "shots")
     run_dr2("prep", video, "--until", "shots", workspace=tmp_path / "ws", check=True)
     assert read_record(clip_dir, "shots")["finished"] == first["finished"]
+
+
+def test_a_fade_through_black_is_a_shot_change(tmp_path):
+    video = joined_sources(tmp_path / "fade.mp4", FADE)
+    run_dr2("prep", video, "--until", "shots", workspace=tmp_path / "ws", check=True)
+    cuts = json.loads((tmp_path / "ws" / "fade" / SHOTS_FILE).read_text())["cuts"]
+    print(f"\nfade out and in around frame {cut_frames(FADE)[0]}: found {cuts}")
+    assert [c["kind"] for c in cuts] == ["fade"]
+    assert abs(cuts[0]["frame"] - cut_frames(FADE)[0]) <= 3
+
+
+def test_black_runs_between_bright_frames_are_fades():
+    brightness = np.array([0.5] * 10 + [0.02] * 5 + [0.4] * 10 + [0.01] * 3)  # a fade, then a fade-out at the end
+    assert find_fades(brightness) == [12]
+    assert find_fades(brightness, cuts=[15]) == []  # a hard cut right after the black: no second change
 
 
 def test_one_shot_of_real_footage_has_no_cut(media_dir, tmp_path):
