@@ -17,6 +17,7 @@ import torch
 from dr2model.codecs import PARAM_KEYS, ClipIdentity, Codecs
 from dr2model.network import WINDOW
 from dr2prep.errors import Dr2Error
+from dr2prep.shots import shot_ranges
 from dr2prep.stage import require_record
 
 PARAMS_PATH = "smplx/params.npz"
@@ -34,6 +35,7 @@ class ClipArrays:
     audio: np.ndarray  # (T, 29) audio features, normalised with the codecs
     identity: ClipIdentity | None = None  # None for synthetic clips that are not SMPL-X
     feature_kind: str | None = None
+    cuts: tuple[int, ...] = ()  # first frame of every shot after the first (windows never straddle one)
 
     def __len__(self) -> int:
         return len(self.pose)
@@ -101,7 +103,8 @@ def clip_arrays_from_params(params_npz, features_npy, codecs: Codecs, name: str 
     params, features = align_lengths(params, features, name)
     identity = codecs.identity_for(params, name)
     pose, face = codecs.encode(params, identity)
-    return ClipArrays(name, pose, face, codecs.normalise_audio(features), identity)
+    cuts = tuple(int(c) for c in np.asarray(params.get("shot_starts", ()), np.int64).reshape(-1))
+    return ClipArrays(name, pose, face, codecs.normalise_audio(features), identity, cuts=cuts)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,9 @@ class GestureWindows:
     """All 128-frame windows of the training clips, and the state bank for unpaired windows.
 
     Paired windows start every `stride` frames (one epoch = all of them);
-    unpaired windows V_y may start at any frame of any clip.
+    unpaired windows V_y may start at any frame of any clip. No window of
+    either kind straddles a shot change: a cut is not motion, so shots
+    shorter than a window give no windows.
     """
 
     def __init__(self, clips: list[ClipArrays], window: int = WINDOW, stride: int = 1):
@@ -169,6 +174,13 @@ class GestureWindows:
                 f"clip(s) {', '.join(short)} have fewer than {window} frames ({window / 30:.1f} s); "
                 f"training needs at least that much video per clip"
             )
+        shots = [[(a, b) for a, b in shot_ranges(len(c), c.cuts) if b - a >= window] for c in clips]
+        cut_up = [c.name for c, s in zip(clips, shots) if not s]
+        if cut_up:
+            raise Dr2Error(
+                f"clip(s) {', '.join(cut_up)} have no shot of {window} frames ({window / 30:.1f} s) or more "
+                f"between their cuts; training needs at least one unbroken shot that long per clip"
+            )
         self.window = window
         self.pose = torch.from_numpy(np.concatenate([c.pose for c in clips]))
         self.face = torch.from_numpy(np.concatenate([c.face for c in clips]))
@@ -176,11 +188,12 @@ class GestureWindows:
         offsets = np.cumsum([0] + [len(c) for c in clips])
         # Global start frames of every possible window (state bank) and of the paired windows.
         self.bank_starts = torch.from_numpy(np.concatenate([
-            np.arange(o, o + len(c) - window + 1) for o, c in zip(offsets, clips)
+            np.arange(o + a, o + b - window + 1) for o, s in zip(offsets, shots) for a, b in s
         ]))
         self.paired_starts = torch.from_numpy(np.concatenate([
-            _strided_starts(o, len(c), window, stride) for o, c in zip(offsets, clips)
+            _strided_starts(o + a, b - a, window, stride) for o, s in zip(offsets, shots) for a, b in s
         ]))
+        self.frames_in_shots = int(sum(b - a for s in shots for a, b in s))  # frames any window can cover
 
     def __len__(self) -> int:
         return len(self.paired_starts)

@@ -18,6 +18,7 @@ from dr2model.motion_autoencoder import FGD_WINDOW, TRAIN_STEPS, fgd_space_for, 
 from dr2prep.errors import Dr2Error
 from dr2prep.fitting.metrics import jitter
 from dr2prep.progress import say
+from dr2prep.shots import TRANSITION_MARGIN, steady_segments
 from dr2prep.stage import write_json_atomic
 
 FPS = 30
@@ -32,6 +33,8 @@ METRIC_NOTES = {
     "fgd_training": f"Frechet distance of {FGD_WINDOW}-frame motion latents to the model's training motion",
     "fgd_ground_truth": "the same against the clip's own fitted motion",
     "l1_mm": "mean L1 of pelvis-relative upper-body and finger joints to the clip's fit, averaged over samples (mm)",
+    "shots": f"clips with shot changes: every metric is taken within shots, {TRANSITION_MARGIN} frames either side "
+             f"of each cut left out (a cut is not motion)",
 }
 
 
@@ -86,10 +89,17 @@ def fit_quality(clip_dir: Path, body=None) -> dict:
         "reprojection_mean_px": float(finite.mean()) if len(finite) else None,
         "reprojection_median_fraction_of_height": median / height if median is not None and height else None,
         "detected_fraction": float(np.mean(params["detected"])) if "detected" in params else None,
-        "jitter_mm_per_frame2": jitter(smplx_joints(body, fit_params(params))) if body is not None else None,
+        "jitter_mm_per_frame2": jitter_within_shots(smplx_joints(body, fit_params(params)),
+                                                    params.get("shot_starts", ())) if body is not None else None,
         "fit_frames_per_second": None,
     })
     return row
+
+
+def jitter_within_shots(joints: np.ndarray, cuts=()) -> float | None:
+    """Jitter of a (T, 55, 3) sequence measured within the steady part of each shot (weighted by frames)."""
+    parts = [(jitter(joints[a:b]), b - a) for a, b in steady_segments(len(joints), np.asarray(cuts).reshape(-1))]
+    return float(sum(v * w for v, w in parts) / sum(w for _, w in parts)) if parts else None
 
 
 def fit_params(params: dict) -> dict[str, np.ndarray]:
@@ -110,29 +120,50 @@ def fit_params(params: dict) -> dict[str, np.ndarray]:
 
 # --- gestures -------------------------------------------------------------------------------------------------
 
-def gesture_metrics(samples: list[np.ndarray], onsets: np.ndarray, space, truth: np.ndarray | None = None) -> dict:
-    """Metrics of N generated joint sequences (T, 55, 3) against audio onsets (s) and optionally the fit's joints."""
+def gesture_metrics(samples: list[np.ndarray], onsets: np.ndarray, space, truth: np.ndarray | None = None,
+                    cuts=()) -> dict:
+    """Metrics of N generated joint sequences (T, 55, 3) against audio onsets (s) and optionally the fit's joints.
+
+    `cuts` are the truth clip's shot changes (frames): every metric is then taken on the
+    steady part of each shot (steady_segments) and averaged weighted by its frames, so a cut
+    never counts as motion in the fit's jitter, beats or FGD windows, nor in the L1 to it.
+    """
     if truth is not None:
         frames = min(len(truth), min(len(s) for s in samples))
         samples, truth = [s[:frames] for s in samples], truth[:frames]
-    motions = [motion_vectors(s) for s in samples]
+    segments = steady_segments(len(samples[0]), cuts)
     pairs = list(combinations(range(len(samples)), 2))
+
+    def bc(joints, a=0):  # onsets shifted to the segment's own clock
+        return beat_consistency(onsets - a / FPS, joints[:, list(BC_JOINTS)], FPS)
+
+    def bc_within_shots(joints):
+        values = [(bc(joints[a:b], a), b - a) for a, b in segments]
+        values = [(v, w) for v, w in values if np.isfinite(v)]
+        return float(sum(v * w for v, w in values) / sum(w for _, w in values)) if values else None
+
+    def pieces(joints):  # motion vectors of each shot's steady part
+        return [motion_vectors(joints[a:b]) for a, b in segments]
+
+    motions = [pieces(s) for s in samples]
+    flat = [np.concatenate(m) for m in motions]
     row = {
         "frames": int(len(samples[0])),
         "samples": len(samples),
-        "bc": _mean(beat_consistency(onsets, s[:, list(BC_JOINTS)], FPS) for s in samples),
-        "diversity_mm": _mean(np.abs(motions[a] - motions[b]).mean() * 1000 for a, b in pairs) if pairs else None,
-        "jitter_mm_per_frame2": _mean(jitter(s) for s in samples),
-        "fgd_training": space.distance_to_training(motions),
+        "shots": len(segments),
+        "bc": _mean(bc_within_shots(s) for s in samples),
+        "diversity_mm": _mean(np.abs(flat[a] - flat[b]).mean() * 1000 for a, b in pairs) if pairs else None,
+        "jitter_mm_per_frame2": _mean(jitter_within_shots(s, cuts) for s in samples),
+        "fgd_training": space.distance_to_training([p for m in motions for p in m]),
         "bc_ground_truth": None, "jitter_ground_truth": None, "fgd_ground_truth": None, "l1_mm": None,
     }
     if truth is not None:
-        truth_motion = motion_vectors(truth)
+        truth_motion = np.concatenate(pieces(truth))
         row.update({
-            "bc_ground_truth": beat_consistency(onsets, truth[:, list(BC_JOINTS)], FPS),
-            "jitter_ground_truth": jitter(truth),
-            "fgd_ground_truth": space.distance(motions, [truth_motion]),
-            "l1_mm": _mean(np.abs(m - truth_motion).mean() * 1000 for m in motions),
+            "bc_ground_truth": bc_within_shots(truth),
+            "jitter_ground_truth": jitter_within_shots(truth, cuts),
+            "fgd_ground_truth": space.distance([p for m in motions for p in m], pieces(truth)),
+            "l1_mm": _mean(np.abs(m - truth_motion).mean() * 1000 for m in flat),
         })
     return row
 
@@ -217,9 +248,10 @@ def evaluate(
                            "fgd_reconstruction_error": round(space.reconstruction_error, 5)}
         for name, speech, truth_clip in _speech_inputs(clips, audio):
             say(f"eval: {name}")
-            truth, start_state, clip_identity = None, None, None
+            truth, start_state, clip_identity, cuts = None, None, None, ()
             if truth_clip is not None:
                 truth_params = load_params(truth_clip / "smplx" / "params.npz")
+                cuts = tuple(int(c) for c in np.asarray(truth_params.get("shot_starts", ())).reshape(-1))
                 truth = smplx_joints(body, fit_params(truth_params))
                 if settings.start_from_fit:
                     clip_identity = model.codecs.identity_for(truth_params, name)
@@ -232,7 +264,8 @@ def evaluate(
                 joints.append(smplx_joints(body, smplx_params(model, result.pose[k], result.face[k], identity)))
             onsets = audio_onsets(load_audio(speech), SAMPLE_RATE)
             start = _start_label(start_state is not None, settings.init_frame)
-            report["gestures"].append({"input": name, "start": start, **gesture_metrics(joints, onsets, space, truth)})
+            report["gestures"].append({"input": name, "start": start,
+                                       **gesture_metrics(joints, onsets, space, truth, cuts)})
 
     if json_path is not None:
         try:

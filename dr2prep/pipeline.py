@@ -18,10 +18,11 @@ from dr2prep.fitting.stage import run_fit_stage
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, prepare_media
 from dr2prep.progress import warn
-from dr2prep.stage import clip_lock
+from dr2prep.shots import run_shots_stage
+from dr2prep.stage import clip_lock, read_record
 from dr2prep.workspace import clip_name, open_workspace
 
-STAGES = ("media", "keypoints", "smplx", "audio_features")
+STAGES = ("media", "shots", "keypoints", "smplx", "audio_features")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ def prepare_clip(
             if stage == "media":
                 prepare_media(video, clip_dir, settings.media, force=force)
                 _check_speech(clip_dir, needed=stages[-1] != "media")
+            elif stage == "shots":
+                run_shots_stage(clip_dir, force=force)
             elif stage == "keypoints":
                 run_keypoints_stage(clip_dir, settings.keypoints, force=force, workers=workers, overlay=overlay)
             elif stage == "smplx":
@@ -81,6 +84,8 @@ def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = No
         raise Dr2Error(f"{clip_dir} is not a clip prepared by `dr2 prep`; give WORKSPACE/CLIP or a clip name")
     body = load_body_model(smplx_model)
     with clip_lock(clip_dir):
+        if read_record(clip_dir, "media") is not None:  # clips prepared before shot detection get it here
+            run_shots_stage(clip_dir)
         run_fit_stage(clip_dir, body, settings, device=device, force=force, overlay=overlay)
     return clip_dir
 

@@ -30,7 +30,7 @@ def test_info_reports_versions_ffmpeg_and_devices():
     assert Path(info["ffmpeg"]["path"]).exists()
     assert info["ffmpeg"]["version"].startswith("ffmpeg version")
     assert isinstance(info["cuda_devices"], list)
-    assert info["prep_stages"] == ["media", "keypoints", "smplx", "audio_features"]
+    assert info["prep_stages"] == ["media", "shots", "keypoints", "smplx", "audio_features"]
     assert info["keypoint_backends"]["mediapipe"] != "not available"
 
 

@@ -295,6 +295,26 @@ class RunSolver:
             return x, frame_losses(x)
 
 
+def shot_runs(start: int, end: int, step: int, cuts) -> list[tuple[int, int]]:
+    """[s, e) runs of at most `step` frames covering [start, end), split at every cut so no run spans two shots."""
+    bounds = sorted({*range(start, end, step), *(int(c) for c in cuts if start < int(c) < end), end})
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def shot_start_x(objective: Objective, reference: ReferenceFit, keypoints: np.ndarray) -> np.ndarray:
+    """(D,) where a shot after a cut starts: the reference pose, placed by this frame's own shoulders.
+
+    The new shot may frame the speaker closer or further, so its translation comes from its
+    first frame (as the reference frame's did), not from the shot before it.
+    """
+    x = np.array(reference.x[0], dtype=np.float64)
+    if keypoints[BODY, 2].max() > 0:
+        center = objective.center.detach().cpu().numpy()
+        transl = initial_translation(keypoints, objective.forward, objective.focal_length, center)
+        x[objective.layout.slices["transl"]] = from_translation(transl)
+    return x
+
+
 def fit_sequence(
     objective: Objective,
     keypoints: np.ndarray,
@@ -304,17 +324,23 @@ def fit_sequence(
     start: int = 0,
     previous_x: np.ndarray | None = None,
     chunk_frames: int = 128,
+    cuts=(),
 ) -> Iterator[Chunk]:
     """Fit frames start.. in chunks of `chunk_frames`, yielding each finished chunk (for committing).
 
     `previous_x` is the last fitted frame before `start` (None when start is 0: the clip's
-    first frame has no predecessor and starts from the reference fit).
+    first frame has no predecessor and starts from the reference fit). `cuts` are the first
+    frames of shots after the first: each shot is its own sequence, so its first frame has
+    no predecessor either (no warm start from, no motion tie to, the other shot's last frame).
+    Shape and orientation stay the clip's; translation is free per shot.
     """
     if settings.mode not in MODES:
         raise Dr2Error(f"unknown fitting mode {settings.mode!r}; use one of {', '.join(MODES)}")
     orient = torch.as_tensor(reference.global_orient[None], dtype=torch.float32, device=device)
     reference_x = torch.as_tensor(reference.x[:1], dtype=torch.float32, device=device)  # the earliest
-    last = None if previous_x is None else torch.as_tensor(previous_x[None], dtype=torch.float32, device=device)
+    cuts = sorted({int(c) for c in cuts if 0 < int(c) < len(keypoints)})
+    last = None if previous_x is None or start in cuts else torch.as_tensor(previous_x[None], dtype=torch.float32,
+                                                                          device=device)
     weights = settings.final_weights
     temporal = settings.mode != "per-frame"
     motion_weight = settings.motion_weight if temporal else 0.0
@@ -322,14 +348,26 @@ def fit_sequence(
     step = 1 if settings.mode == "sequential" else settings.window
     n_frames = len(keypoints)
     solver = RunSolver(objective, orient, weights)
+    shot_first = [0] + cuts
+    # Per shot: where its frames start without a predecessor. The first shot starts from the reference
+    # fit as always, unless the reference frame lies in another shot (which may frame the speaker otherwise).
+    shot_warm = {0: reference_x} if not cuts or int(reference.frames[0]) < cuts[0] else {}
+
+    def warm_start(frame: int) -> torch.Tensor:
+        first = shot_first[np.searchsorted(shot_first, frame, side="right") - 1]
+        if first not in shot_warm:
+            shot_warm[first] = torch.as_tensor(shot_start_x(objective, reference, keypoints[first])[None],
+                                               dtype=torch.float32, device=device)
+        return shot_warm[first]
 
     for chunk_start in range(start, n_frames, chunk_frames):
         chunk_end = min(chunk_start + chunk_frames, n_frames)
         xs, chunk_losses = [], []
-        for s in range(chunk_start, chunk_end, step):
-            e = min(s + step, chunk_end)
+        for s, e in shot_runs(chunk_start, chunk_end, step, cuts):
+            if s in cuts:
+                last = None
             target = torch.as_tensor(keypoints[s:e], dtype=torch.float32, device=device)
-            warm = reference_x if (not temporal or last is None) else last
+            warm = warm_start(s) if (not temporal or last is None) else last
             x, loss = solver.solve(target, warm.expand(e - s, -1).clone(), last if temporal else None,
                                    motion_weight, translation_weight, settings.iterations)
             xs.append(x.cpu().numpy())

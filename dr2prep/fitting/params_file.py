@@ -9,7 +9,9 @@ Keys (T frames), all plain arrays (load with allow_pickle=False):
   assumed (camera at the origin looking down +z, image y down: the body's transl is in it);
 - loss (T,) the objective per frame, reprojection_px (T,) mean keypoint error (NaN where nothing
   was detected), detected (T,) bool (any body keypoint), reference_frames (K,);
-- model_kind () str ("open" or "smplx"), fps ().
+- model_kind () str ("open" or "smplx"), fps ();
+- shot_starts (C,) the first frame of every shot after the first (dr2prep/shots.py; absent in fits
+  made before shot detection, which count as one shot).
 
 `smplx_inputs(params)` gives the keyword arguments of `smplx.SMPLX.forward` (betas repeated per frame).
 """

@@ -36,6 +36,7 @@ from dr2prep.fitting.objective import reprojection_error_px, to_translation
 from dr2prep.fitting.params_file import PARAMS_NAME, save_params
 from dr2prep.keypoints.openpose_format import load_keypoints
 from dr2prep.progress import progress_bar, say
+from dr2prep.shots import read_cuts, shot_ranges
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint, write_json_atomic
 
 SMPLX_STAGE = StageSpec(name="smplx", version="2", outputs=("smplx",), resumable=True)
@@ -82,13 +83,16 @@ def run_fit_stage(
     vposer = load_pose_prior(settings, device)
     if vposer is not None:
         inputs["vposer"] = module_fingerprint(vposer)
+    cuts = read_cuts(clip_dir)
+    if cuts:  # only then: a clip without cuts keeps the fit it had before shot detection existed
+        inputs["cuts"] = cuts
     track = load_keypoints(clip_dir)
     clip = json.loads((clip_dir / "clip.json").read_text())
 
     def build(partial: Path) -> dict:
         with cpu_threads(1 if device == "cpu" else None):
             return _fit_clip(partial, body, track.keypoints, track.image_size, float(clip.get("fps", 30)), settings,
-                             device, vposer)
+                             device, vposer, cuts)
 
     outcome = run_stage(clip_dir, SMPLX_STAGE, inputs, settings, build, force=force)
     if overlay:
@@ -161,8 +165,10 @@ def _finished_chunks(chunk_dir: Path) -> list[dict]:
     return chunks
 
 
-def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSettings, device, vposer) -> dict:
+def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSettings, device, vposer,
+              cuts=()) -> dict:
     frames = len(keypoints)
+    cuts = [int(c) for c in cuts if 0 < int(c) < frames]
     reference, reference_seconds = _reference(partial, body, keypoints, image_size, settings, device, vposer)
     objective = clip_objective(body, reference, settings, image_size, device, vposer)
     chunk_dir = partial / "chunks"
@@ -176,7 +182,8 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
     previous = chunks[-1]["x"][-1] if chunks else None
     bar = progress_bar(total=frames, initial=start, desc="smplx", unit="frame")
     started = time.time()
-    for chunk in fit_sequence(objective, keypoints, reference, settings, device, start, previous, chunk_frames):
+    for chunk in fit_sequence(objective, keypoints, reference, settings, device, start, previous, chunk_frames,
+                              cuts=cuts):
         seconds = time.time() - started
         record = {"start": chunk.start, "x": chunk.x, "loss": chunk.loss, "seconds": seconds}
         _save_atomic(chunk_dir / f"chunk-{chunk.start:08d}.npz", **record)
@@ -190,7 +197,7 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
     fit_seconds = float(sum(float(c["seconds"]) for c in chunks))
     out_dir = partial / "smplx"
     out_dir.mkdir(exist_ok=True)
-    params, quality = _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, settings)
+    params, quality = _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, settings, cuts)
     save_params(out_dir / PARAMS_NAME, params)
     height = image_size[1]
     report = {
@@ -206,7 +213,10 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
                                             for k, v in quality["all"].items()},
         "detected_fraction": round(float(params["detected"].mean()), 4),
         "jitter_mm_per_frame2": round(quality["jitter"], 3),
-        "translation_jitter": {k: round(v, 6) for k, v in metrics.translation_jitter(params["transl"]).items()},
+        "translation_jitter": {k: round(v, 6) for k, v in _per_shot_translation_jitter(params["transl"], cuts).items()},
+        "shots": {"cuts": cuts, "cut_times": [round(c / fps, 3) for c in cuts], "count": len(cuts) + 1,
+                  "note": "each shot fitted as its own sequence (no warm start or motion loss across a cut); "
+                          "jitter is measured within shots"},
         "seconds": {"reference": round(reference_seconds, 3), "frames": round(fit_seconds, 3),
                     "per_frame": round(fit_seconds / max(frames, 1), 5)},
         "frames_per_second": round(frames / max(fit_seconds, 1e-9), 2),
@@ -224,7 +234,19 @@ def _round(value, digits=5):
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
 
 
-def _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, settings):
+def _per_shot(values: np.ndarray, cuts, measure) -> float:
+    """`measure` of each shot's frames, averaged with weights of the frames it covers (a cut is not motion)."""
+    parts = [(measure(values[a:b]), b - a - 2) for a, b in shot_ranges(len(values), cuts) if b - a >= 3]
+    total = sum(w for _, w in parts)
+    return float(sum(m * w for m, w in parts) / total) if total else 0.0
+
+
+def _per_shot_translation_jitter(transl: np.ndarray, cuts) -> dict[str, float]:
+    return {key: _per_shot(transl, cuts, lambda t, key=key: metrics.translation_jitter(t)[key])
+            for key in ("across_mm", "depth_fraction")}
+
+
+def _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, settings, cuts=()):
     """params.npz's arrays and the fit's quality figures."""
     layout = objective.layout
     frames = len(x)
@@ -266,6 +288,7 @@ def _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, se
         "reference_frames": np.asarray(reference.frames, np.int32),
         "model_kind": np.array(body.kind),
         "fps": np.float32(fps),
+        "shot_starts": np.asarray(cuts, np.int32),  # first frame of every shot after the first
     }
     if layout.vposer is not None:
         params["vposer_code"] = groups["body_pose"].cpu().numpy()
@@ -280,5 +303,5 @@ def _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, se
         return {"median": _round(np.median(finite), 3), "mean": _round(finite.mean(), 3)}
 
     quality = {"all": summary(reprojection), "body": summary(body_reprojection),
-               "jitter": metrics.jitter(np.concatenate(joints))}
+               "jitter": _per_shot(np.concatenate(joints), cuts, metrics.jitter)}
     return params, quality

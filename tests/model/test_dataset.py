@@ -106,3 +106,34 @@ def test_too_short_prepared_clip_is_an_error(tmp_path):
     clip = prepared_clip(tmp_path, "short", frames=90)
     with pytest.raises(Dr2Error, match="fewer than 128 frames"):
         train_model([clip], tmp_path / "model", TrainSettings(max_steps=1))
+
+
+def test_windows_never_straddle_a_shot_change():
+    # One clip of 400 frames cut at 150 and 200: shots [0, 150), [150, 200) (too short), [200, 400).
+    pose = np.repeat(np.array([0, 1, 2], np.float32), [150, 50, 200])[:, None].repeat(59, axis=1)
+    clip = ClipArrays("cut", pose, np.zeros((400, 10), np.float32), np.zeros((400, 29), np.float32), cuts=(150, 200))
+    windows = GestureWindows([clip], 128, stride=16)
+    assert windows.paired_starts.tolist() == [0, 16, 22, 200, 216, 232, 248, 264, 272]
+    assert windows.bank_starts.tolist() == list(range(0, 23)) + list(range(200, 273))
+    assert windows.frames_in_shots == 350
+    every = torch.arange(len(windows))
+    batch = windows.batch(every, torch.randint(len(windows.bank_starts), (len(windows),)))
+    for poses in (batch["pose"], batch["pose_unpaired"]):  # each window holds one shot's frames only
+        assert torch.all(poses.amin(dim=(1, 2)) == poses.amax(dim=(1, 2)))
+
+
+def test_a_clip_cut_into_short_shots_is_an_error():
+    clip = ClipArrays("choppy", np.zeros((300, 59), np.float32), np.zeros((300, 10), np.float32),
+                      np.zeros((300, 29), np.float32), cuts=(100, 200))
+    with pytest.raises(Dr2Error, match="choppy have no shot of 128 frames"):
+        GestureWindows([clip])
+
+
+def test_shot_starts_of_the_fit_reach_the_clip_arrays(tmp_path):
+    params = smplx_params(140)
+    np.savez(tmp_path / "params.npz", **params, shot_starts=np.array([40], np.int32))
+    features = audio_features(140)
+    clip = clip_arrays_from_params(tmp_path / "params.npz", features, fit_codecs([params], [features]), name="c")
+    assert clip.cuts == (40,)
+    old = clip_arrays_from_params(params, features, fit_codecs([params], [features]), name="old")  # fits from before
+    assert old.cuts == ()

@@ -76,6 +76,29 @@ def test_gesture_metrics_values():
     assert row["bc"] == 0.0  # no motion, no motion beats
 
 
+def test_gesture_metrics_skip_the_frames_of_a_cut():
+    class CountWindows:  # FGD stand-in that reports how many frames reached it (in which pieces)
+        def distance_to_training(self, motions):
+            return float(sum(len(m) for m in motions))
+
+        def distance(self, a, b):
+            return float(len(b))
+
+    rng = np.random.default_rng(1)
+    shot_a, shot_b = (np.repeat(rng.standard_normal((1, 55, 3)) * 0.2, n, axis=0) for n in (50, 40))
+    truth = np.concatenate([shot_a, shot_b]).astype(np.float32)  # a still pose, then another: a cut at 50
+    sample = np.repeat(truth[:1], 90, axis=0)
+    sample[50:, 21, 0] += 0.01  # the sample too jumps there
+    cut = gesture_metrics([sample, sample], np.array([0.5, 2.0]), CountWindows(), truth=truth, cuts=(50,))
+    assert cut["shots"] == 2
+    assert cut["jitter_ground_truth"] == pytest.approx(0.0, abs=1e-6)  # the jump is not motion
+    assert cut["jitter_mm_per_frame2"] == pytest.approx(0.0, abs=1e-6)
+    assert cut["fgd_training"] == 2 * (90 - 4)  # both samples, 2 frames either side of the cut left out
+    assert cut["fgd_ground_truth"] == 2.0  # the fit's motion in two pieces, one per shot
+    whole = gesture_metrics([sample, sample], np.array([0.5, 2.0]), CountWindows(), truth=truth)
+    assert whole["shots"] == 1 and whole["jitter_ground_truth"] > 1.0  # without the cut it is a teleport
+
+
 def test_evaluate_model_and_clips(model_dir, clip_dir, tmp_path):
     wav = speech_wav(tmp_path / "talk.wav", 3.0, seed=11)
     report = evaluate(model_dir, clips=[clip_dir], audio=[wav], settings=FAST, json_path=tmp_path / "eval.json")
