@@ -158,64 +158,84 @@ def feature_description(clip_dir: Path, kind: str) -> dict:
         return {}
 
 
+MIN_SHOT_FRAMES = 32  # a shot shorter than a window still trains when it holds at least this many frames (~1 s)
+
+
 class GestureWindows:
     """All 128-frame windows of the training clips, and the state bank for unpaired windows.
 
     Paired windows start every `stride` frames (one epoch = all of them);
     unpaired windows V_y may start at any frame of any clip. No window of
-    either kind straddles a shot change: a cut is not motion, so shots
-    shorter than a window give no windows.
+    either kind reaches across a shot change: a cut is not motion. A shot of
+    `min_shot` to 127 frames gives windows too (edited videos cut every few
+    seconds): they are padded with the shot's last frame and `valid` marks
+    the frames the losses may use, so nothing after the cut is learned.
     """
 
-    def __init__(self, clips: list[ClipArrays], window: int = WINDOW, stride: int = 1):
+    def __init__(self, clips: list[ClipArrays], window: int = WINDOW, stride: int = 1,
+                 min_shot: int = MIN_SHOT_FRAMES):
         short = [c.name for c in clips if len(c) < window]
         if short:
             raise Dr2Error(
                 f"clip(s) {', '.join(short)} have fewer than {window} frames ({window / 30:.1f} s); "
                 f"training needs at least that much video per clip"
             )
-        shots = [[(a, b) for a, b in shot_ranges(len(c), c.cuts) if b - a >= window] for c in clips]
+        min_shot = min(min_shot, window)
+        shots = [[(a, b) for a, b in shot_ranges(len(c), c.cuts) if b - a >= min_shot] for c in clips]
         cut_up = [c.name for c, s in zip(clips, shots) if not s]
         if cut_up:
             raise Dr2Error(
-                f"clip(s) {', '.join(cut_up)} have no shot of {window} frames ({window / 30:.1f} s) or more "
-                f"between their cuts; training needs at least one unbroken shot that long per clip"
+                f"clip(s) {', '.join(cut_up)} have no shot of {min_shot} frames ({min_shot / 30:.1f} s) or more "
+                f"between their cuts; training needs unbroken shots at least that long"
             )
         self.window = window
         self.pose = torch.from_numpy(np.concatenate([c.pose for c in clips]))
         self.face = torch.from_numpy(np.concatenate([c.face for c in clips]))
         self.audio = torch.from_numpy(np.concatenate([c.audio for c in clips]))
         offsets = np.cumsum([0] + [len(c) for c in clips])
-        # Global start frames of every possible window (state bank) and of the paired windows.
+        ranges = [(o + a, o + b) for o, s in zip(offsets, shots) for a, b in s]
+        # Global start frames of every possible window (state bank) and of the paired windows; a window of a
+        # shot as long as a window or longer is whole, one of a shorter shot starts where enough frames remain.
         self.bank_starts = torch.from_numpy(np.concatenate([
-            np.arange(o + a, o + b - window + 1) for o, s in zip(offsets, shots) for a, b in s
+            np.arange(a, b - min(window, b - a) + 1 if b - a >= window else b - min_shot + 1) for a, b in ranges
         ]))
         self.paired_starts = torch.from_numpy(np.concatenate([
-            _strided_starts(o + a, b - a, window, stride) for o, s in zip(offsets, shots) for a, b in s
+            _strided_starts(a, b - a, min(window, b - a) if b - a >= window else min_shot, stride)
+            for a, b in ranges
         ]))
-        self.frames_in_shots = int(sum(b - a for s in shots for a, b in s))  # frames any window can cover
+        # The end of the shot each frame belongs to: windows are padded and masked from there on.
+        self.shot_end = torch.zeros(len(self.pose), dtype=torch.long)
+        for a, b in ranges:
+            self.shot_end[a:b] = b
+        self.frames_in_shots = int(sum(b - a for a, b in ranges))  # frames any window can cover
 
     def __len__(self) -> int:
         return len(self.paired_starts)
 
-    def _gather(self, tensor: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    def _index(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame indices (B, window), held at the shot's last frame past its end, and which are real (B, window)."""
         index = starts[:, None] + torch.arange(self.window)
-        return tensor[index]
+        end = self.shot_end[starts][:, None]
+        return torch.minimum(index, end - 1), index < end
 
     def batch(self, paired: torch.Tensor, unpaired: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Window indices -> audio A_x, pose P_x, face F_x (B, 128, ·) and the state-bank pose P_y."""
-        x = self.paired_starts[paired]
-        y = self.bank_starts[unpaired]
+        """Window indices -> audio A_x, pose P_x, face F_x (B, 128, ·), the state-bank pose P_y, and the
+        frames of each window that lie in its shot (`valid`, `valid_unpaired`: (B, 128) bool)."""
+        x, valid_x = self._index(self.paired_starts[paired])
+        y, valid_y = self._index(self.bank_starts[unpaired])
         return {
-            "audio": self._gather(self.audio, x),
-            "pose": self._gather(self.pose, x),
-            "face": self._gather(self.face, x),
-            "pose_unpaired": self._gather(self.pose, y),
+            "audio": self.audio[x],
+            "pose": self.pose[x],
+            "face": self.face[x],
+            "pose_unpaired": self.pose[y],
+            "valid": valid_x,
+            "valid_unpaired": valid_y,
         }
 
 
 def _strided_starts(offset: int, length: int, window: int, stride: int) -> np.ndarray:
-    """Window starts every `stride` frames; the last window is aligned to the clip's end so no frame is left out."""
+    """Starts every `stride` frames of windows needing `window` frames; the last is aligned to the end so no frame
+    is left out."""
     starts = np.arange(0, length - window + 1, stride)
     if starts[-1] != length - window:
         starts = np.append(starts, length - window)

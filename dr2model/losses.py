@@ -35,8 +35,12 @@ class LossWeights:
     unpaired_face: float = 0.5
 
 
-def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).abs().mean()
+def l1(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean L1 of (B, T, D) sequences, over the frames marked in `valid` (B, T) when given."""
+    if valid is None:
+        return (a - b).abs().mean()
+    per_frame = (a - b).abs().mean(dim=-1)
+    return (per_frame * valid).sum() / valid.sum().clamp(min=1)
 
 
 def start_l1(pred: torch.Tensor, target: torch.Tensor, span: int = NOISE_RANGE) -> torch.Tensor:
@@ -46,9 +50,10 @@ def start_l1(pred: torch.Tensor, target: torch.Tensor, span: int = NOISE_RANGE) 
     return (diff * weights).sum(dim=-1).mean() / weights.sum()
 
 
-def velocity_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between frame-to-frame differences of two (B, T, D) sequences."""
-    return l1(pred[..., 1:, :] - pred[..., :-1, :], target[..., 1:, :] - target[..., :-1, :])
+def velocity_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 between frame-to-frame differences of two (B, T, D) sequences (a step counts when both its frames do)."""
+    step_valid = None if valid is None else valid[..., 1:] & valid[..., :-1]
+    return l1(pred[..., 1:, :] - pred[..., :-1, :], target[..., 1:, :] - target[..., :-1, :], step_valid)
 
 
 def gesture_losses(
@@ -61,14 +66,19 @@ def gesture_losses(
     target_pose_unpaired: torch.Tensor,
     weights: LossWeights = LossWeights(),
     span: int = NOISE_RANGE,
+    valid: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """All terms (detached, for logging) and their weighted sum. Poses (B, T, D), faces (B, T, 10)."""
+    """All terms (detached, for logging) and their weighted sum. Poses (B, T, D), faces (B, T, 10).
+
+    `valid` (B, T) marks the frames of the paired window that lie in its shot (None: all); the unpaired
+    start loss needs only the first `span` frames, which the state bank always has.
+    """
     terms = {
-        "pair_pose": l1(pred_pose, target_pose),
-        "pair_face": l1(pred_face, target_face),
+        "pair_pose": l1(pred_pose, target_pose, valid),
+        "pair_face": l1(pred_face, target_face, valid),
         "unpaired_start": start_l1(pred_pose_unpaired, target_pose_unpaired, span),
-        "unpaired_velocity": velocity_l1(pred_pose_unpaired, target_pose),
-        "unpaired_face": l1(pred_face_unpaired, target_face),
+        "unpaired_velocity": velocity_l1(pred_pose_unpaired, target_pose, valid),
+        "unpaired_face": l1(pred_face_unpaired, target_face, valid),
     }
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     return total, {name: value.detach() for name, value in terms.items()}

@@ -175,6 +175,8 @@ def data_fingerprint(clips: list[ClipArrays]) -> str:
         digest.update(clip.name.encode() + b"\0")
         for array in (clip.pose, clip.face, clip.audio):
             digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        if clip.cuts:  # the windows depend on the shots; clips without cuts keep their old fingerprint
+            digest.update(np.asarray(clip.cuts, np.int64).tobytes())
     return digest.hexdigest()
 
 
@@ -382,7 +384,7 @@ def _train(clips, windows, codecs, kind, description, body_model, fingerprint, o
             pred_pose, pred_face = pred_pose.float(), pred_face.float()
             loss, terms = gesture_losses(pred_pose[:, 0], pred_face[:, 0], target_x, face,
                                          pred_pose[:, 1], pred_face[:, 1], target_y,
-                                         settings.loss, settings.noise_range)
+                                         settings.loss, settings.noise_range, batch["valid"].to(device))
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()

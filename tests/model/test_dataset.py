@@ -108,24 +108,31 @@ def test_too_short_prepared_clip_is_an_error(tmp_path):
         train_model([clip], tmp_path / "model", TrainSettings(max_steps=1))
 
 
-def test_windows_never_straddle_a_shot_change():
-    # One clip of 400 frames cut at 150 and 200: shots [0, 150), [150, 200) (too short), [200, 400).
-    pose = np.repeat(np.array([0, 1, 2], np.float32), [150, 50, 200])[:, None].repeat(59, axis=1)
-    clip = ClipArrays("cut", pose, np.zeros((400, 10), np.float32), np.zeros((400, 29), np.float32), cuts=(150, 200))
-    windows = GestureWindows([clip], 128, stride=16)
-    assert windows.paired_starts.tolist() == [0, 16, 22, 200, 216, 232, 248, 264, 272]
-    assert windows.bank_starts.tolist() == list(range(0, 23)) + list(range(200, 273))
-    assert windows.frames_in_shots == 350
+def test_windows_never_reach_across_a_shot_change():
+    # One clip of 400 frames cut at 150, 200 and 220: shots [0, 150), [150, 200) (short: padded, masked),
+    # [200, 220) (under 32 frames: no window), [220, 400).
+    pose = np.repeat(np.array([0, 1, 2, 3], np.float32), [150, 50, 20, 180])[:, None].repeat(59, axis=1)
+    clip = ClipArrays("cut", pose, np.zeros((400, 10), np.float32), np.zeros((400, 29), np.float32),
+                      cuts=(150, 200, 220))
+    windows = GestureWindows([clip], 128, stride=16, min_shot=32)
+    assert windows.paired_starts.tolist() == [0, 16, 22, 150, 166, 168, 220, 236, 252, 268, 272]
+    assert windows.bank_starts.tolist() == list(range(0, 23)) + list(range(150, 169)) + list(range(220, 273))
+    assert windows.frames_in_shots == 150 + 50 + 180
     every = torch.arange(len(windows))
     batch = windows.batch(every, torch.randint(len(windows.bank_starts), (len(windows),)))
     for poses in (batch["pose"], batch["pose_unpaired"]):  # each window holds one shot's frames only
         assert torch.all(poses.amin(dim=(1, 2)) == poses.amax(dim=(1, 2)))
+    # Whole windows are valid throughout; a window of the 50-frame shot only up to the cut.
+    valid = batch["valid"]
+    assert valid[:3].all() and valid[6:].all()
+    assert valid[3].sum() == 50 and valid[3, :50].all()  # starts at 150: frames 150..199
+    assert valid[5].sum() == 32  # starts at 168 (the last start with 32 frames left)
 
 
 def test_a_clip_cut_into_short_shots_is_an_error():
     clip = ClipArrays("choppy", np.zeros((300, 59), np.float32), np.zeros((300, 10), np.float32),
-                      np.zeros((300, 29), np.float32), cuts=(100, 200))
-    with pytest.raises(Dr2Error, match="choppy have no shot of 128 frames"):
+                      np.zeros((300, 29), np.float32), cuts=tuple(range(20, 300, 20)))
+    with pytest.raises(Dr2Error, match="choppy have no shot of 32 frames"):
         GestureWindows([clip])
 
 
