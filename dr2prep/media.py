@@ -170,7 +170,8 @@ class ClipMedia:
 def clip_media(clip_dir: Path) -> ClipMedia:
     """The media stage's outputs of `clip_dir` (e.g. for the overlay videos), checked to be intact."""
     clip_dir = Path(clip_dir)
-    require_record(clip_dir, "media", "overlay")
+    if read_record(clip_dir, "media") is not None:  # frames made by `dr2 prep`: check they are all there
+        require_record(clip_dir, "media", "overlay")
     clip = json.loads((clip_dir / "clip.json").read_text())
     audio = clip_dir / "audio.wav"
     return ClipMedia(sorted((clip_dir / "frames").glob("*.jpg")), float(clip["fps"]), audio if audio.is_file() else None)

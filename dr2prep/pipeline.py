@@ -18,7 +18,7 @@ from dr2prep.fitting.stage import run_fit_stage
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, check_same_source, check_video_file, prepare_media
 from dr2prep.progress import warn
-from dr2prep.stage import clip_lock, require_record
+from dr2prep.stage import clip_lock
 from dr2prep.workspace import check_clip_name, clip_name, open_workspace
 
 STAGES = ("media", "keypoints", "smplx", "audio_features")
@@ -90,8 +90,6 @@ def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = No
         raise Dr2Error(f"{clip_dir} is not a clip prepared by `dr2 prep`; give WORKSPACE/CLIP or a clip name")
     body = load_body_model(smplx_model)
     with clip_lock(clip_dir):
-        if overlay:
-            require_record(clip_dir, "media", "overlay")  # the frames the overlay draws on
         run_fit_stage(clip_dir, body, settings, device=device, force=force, overlay=overlay)
     return clip_dir
 
