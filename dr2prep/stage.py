@@ -165,7 +165,8 @@ def require_record(clip_dir: Path, name: str, needed_by: str) -> dict:
     damage, stale = output_damage(clip_dir, record), stale_inputs(clip_dir, record)
     if damage or stale:
         state = f"is damaged ({damage})" if damage else f"is out of date ({stale})"
-        raise Dr2Error(f"clip {Path(clip_dir).name}: stage '{name}' {state}; run `{redo_command(clip_dir)}` to redo it")
+        raise Dr2Error(f"clip {Path(clip_dir).name}: stage '{name}' {state}; run `{redo_command(clip_dir)}` "
+                       f"(plus the options it was prepared with) to redo it")
     return record
 
 
