@@ -63,10 +63,12 @@ def prepare_clip(
     """
     stages = select_stages(until, only)
     name = check_clip_name(clip if clip is not None else clip_name(video))
-    check_video_file(video)
+    if "media" in stages:
+        check_video_file(video)
     clip_dir = open_workspace(workspace) / name
     with clip_lock(clip_dir):
-        check_same_source(video, clip_dir, replace)
+        if "media" in stages or Path(video).is_file():  # later stages alone may run after the video is gone
+            check_same_source(video, clip_dir, replace)
         for stage in stages:
             if stage == "media":
                 prepare_media(video, clip_dir, settings.media, force=force)

@@ -281,7 +281,8 @@ def run_stage(
         problem = storage_error(error, clip_dir)
         if problem is None:
             raise
-        shutil.rmtree(clip_dir / PARTIAL_DIR / spec.name, ignore_errors=True)  # give the space back
+        if not spec.resumable:  # give the space back; a resumable stage keeps its finished chunks
+            shutil.rmtree(clip_dir / PARTIAL_DIR / spec.name, ignore_errors=True)
         raise problem from None
     except BaseException:
         if not spec.resumable:  # nothing in it can be reused: do not leave it filling the disk

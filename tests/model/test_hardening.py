@@ -29,6 +29,8 @@ from tests.model.synthetic import learnable_clip, prepared_clip
 from tests.model.tiny_model import speech_wav
 from tests.prep.test_hardening import _object_npy
 
+pytestmark = pytest.mark.slow  # trainings and CLI runs of several seconds each
+
 TINY = TrainSettings(batch_size=2, learning_rate=1e-3, window_stride=8, log_every=1, checkpoint_every=1000)
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -87,6 +87,7 @@ def hostile_smplx(tmp_path):
     return path, marker
 
 
+@pytest.mark.slow
 def test_hostile_smplx_model_never_runs_its_pickle_in_the_fit_overlay(hostile_smplx, tmp_path):
     """`fit-smplx --overlay` with such a model: smplx (allow_pickle=True) only ever sees a plain-array copy."""
     from dr2prep.fitting.fit import FitSettings
@@ -149,6 +150,7 @@ def _tree(root):
     return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*"))
 
 
+@pytest.mark.slow
 def test_nothing_outside_the_workspace_is_touched(tmp_path, make_video):
     """Every command that takes a clip name or clip path refuses '..', absolute paths and the like, in one line."""
     home = tmp_path / "home"
@@ -208,6 +210,7 @@ def test_a_damaged_output_makes_the_stage_run_again(tmp_path, damage):
     require_record(tmp_path, "thing", "train")
 
 
+@pytest.mark.slow
 def test_deleted_frames_are_noticed_and_the_advised_command_restores_them(tmp_path, make_video):
     workspace = tmp_path / "ws"
     video = make_video(1.0)
@@ -228,6 +231,7 @@ def test_deleted_frames_are_noticed_and_the_advised_command_restores_them(tmp_pa
 
 # --- 4. another video under the same clip name ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_another_video_with_the_same_clip_name_is_refused(tmp_path, make_video):
     workspace = tmp_path / "ws"
     (tmp_path / "a").mkdir()
@@ -272,6 +276,7 @@ def test_a_full_disk_during_the_media_stage_removes_the_partial_frames(tmp_path,
     assert not (clip_dir / PARTIAL_DIR / "media").exists() and not (clip_dir / "frames").exists()
 
 
+@pytest.mark.slow
 def test_a_workspace_path_under_a_file_is_one_line(tmp_path, make_video):
     """Tests run as root, where chmod does not stop writes: a path under a regular file does (ENOTDIR)."""
     (tmp_path / "file").write_text("x")
@@ -298,6 +303,7 @@ def test_a_rotated_video_is_recorded_with_its_upright_size(tmp_path, make_video,
 
 # --- 8. smaller -------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_failing_input_leaves_no_clip_folder(tmp_path):
     not_a_video = tmp_path / "notes.mp4"
     not_a_video.write_text("not a video")
