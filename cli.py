@@ -62,6 +62,8 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
 @dr2.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("--clip", help="Clip name in the workspace (default: the video's file name).")
+@click.option("--replace", is_flag=True,
+              help="The clip name holds another video's clip: discard that clip and prepare this video under it.")
 @click.option("--until", "until", type=click.Choice(STAGES), help="Run the stages up to and including this one.")
 @click.option("--only", "only", type=click.Choice(STAGES), help="Run just this stage.")
 @click.option("--force", is_flag=True, help="Re-run the selected stages even when up to date.")
@@ -81,7 +83,7 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
               help="output_graph.pb of DeepSpeech v0.1.0: gives the paper's audio features [env DR2_DEEPSPEECH_GRAPH].")
 @fit_options
 @click.pass_obj
-def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str | None, force: bool,
+def prep(obj: dict, video: Path, clip: str | None, replace: bool, until: str | None, only: str | None, force: bool,
          keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: int, overlay: bool,
          feature_kind: str | None, deepspeech_graph: Path | None, smplx_model: str | None, mode: str,
          focal_length: float, motion_weight: float, window: int, vposer: Path | None) -> None:
@@ -99,7 +101,7 @@ def prep(obj: dict, video: Path, clip: str | None, until: str | None, only: str 
     clip_dir = prepare_clip(video, obj["workspace"], clip=clip, until=until, only=only, force=force,
                             settings=PrepSettings(keypoints=keypoints, audio_features=audio, smplx_model=smplx_model,
                                                   fit=fit_settings(mode, focal_length, motion_weight, window, vposer)),
-                            device=resolve_device(obj["device"]), workers=workers, overlay=overlay)
+                            device=resolve_device(obj["device"]), workers=workers, overlay=overlay, replace=replace)
     click.echo(str(clip_dir))
 
 
@@ -114,8 +116,9 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
     """Re-run only the SMPL-X fit of CLIP (a clip directory, or a clip name in the workspace)."""
     from dr2prep.device import resolve_device
     from dr2prep.pipeline import fit_clip
+    from dr2prep.workspace import clip_dir_of
 
-    clip_dir = Path(clip) if Path(clip).is_dir() else obj["workspace"] / clip
+    clip_dir = clip_dir_of(clip, obj["workspace"])
     fit_clip(clip_dir, fit_settings(mode, focal_length, motion_weight, window, vposer), smplx_model,
              device=resolve_device(obj["device"]), force=force, overlay=overlay)
     click.echo(str(clip_dir))
@@ -142,7 +145,9 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
     """Train the audio2gestures network on prepared clips."""
     from dr2model.train import TrainSettings, train_model
     from dr2prep.device import resolve_device
+    from dr2prep.workspace import check_clip_path
 
+    clips = tuple(check_clip_path(c) for c in clips)
     settings = TrainSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
                              sigma=sigma, seed=seed, standing=standing, vposer=str(vposer) if vposer else None)
     result = train_model(list(clips), out_dir, settings, device=resolve_device(obj["device"]), force=force)
@@ -214,7 +219,9 @@ def eval_command(obj: dict, model_dir: Path | None, clips: tuple[Path, ...], aud
     """Beat consistency, diversity, FGD, jitter and L1 of synthesised gestures; fit quality of clips."""
     from dr2model.evaluate import EvalSettings, evaluate, format_report
     from dr2prep.device import resolve_device
+    from dr2prep.workspace import check_clip_path
 
+    clips = tuple(check_clip_path(c) for c in clips)
     report = evaluate(model_dir, list(clips), list(audio), EvalSettings(num_samples=num_samples, seed=seed),
                       device=resolve_device(obj["device"]), body_model=smplx_model,
                       deepspeech_graph=deepspeech_graph, json_path=json_path)

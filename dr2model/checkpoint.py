@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from dr2model.codecs import Codecs
 from dr2model.network import Audio2Gestures, NetworkConfig
 from dr2prep.errors import Dr2Error
+from dr2prep.locking import directory_lock
 from dr2prep.stage import write_json_atomic
 
 CONFIG = "config.json"
@@ -69,9 +72,16 @@ def save_checkpoint(
     benchmarks): they cannot decode to SMPL-X.
     """
     model_dir = Path(model_dir)
+    staging = model_dir / f".staging-{os.getpid()}"
+    try:
+        _save_checkpoint(model_dir, staging, network, codecs, state_bank, state_bank_clip, config, training_state)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # also after a full disk: give the space back
+
+
+def _save_checkpoint(model_dir, staging, network, codecs, state_bank, state_bank_clip, config, training_state):
     step = int(config["step"])
     meta = {"step": str(step)}
-    staging = model_dir / f".staging-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -95,7 +105,6 @@ def save_checkpoint(
         if (staging / name).exists():
             os.replace(staging / name, model_dir / name)
     write_json_atomic(model_dir / CONFIG, full_config)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_config(model_dir: Path) -> dict:
@@ -164,6 +173,38 @@ def load_training_state(model_dir: Path, step: int) -> dict:
     if int(state.get("step", -1)) != step:
         raise Dr2Error(f"{path.name} is from step {state.get('step')} but config.json from step {step}; use --force")
     return state
+
+
+def model_dir_lock(model_dir: Path, busy: str):
+    """The lock of a model directory: a second `dr2 train` into the same --out fails at once (see locking)."""
+    return directory_lock(model_dir, busy, "--out")
+
+
+class InterruptAtStepBoundary:
+    """Ctrl-C during training is acted on when the current step has finished.
+
+    The step's forward pass has already moved BatchNorm's running statistics
+    and counters; saving then would resume to another model than an
+    uninterrupted run. The loop checks `requested` after each step, saves and
+    stops. A second Ctrl-C stops at once (nothing is saved beyond the last
+    checkpoint). Outside the main thread signals cannot be caught: no effect.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def has_checkpoint(model_dir: Path) -> bool:

@@ -43,11 +43,10 @@ class ClipArrays:
 
 def load_params(path: Path) -> dict[str, np.ndarray]:
     """<clip>/smplx/params.npz as a dict, checked for the keys and shapes training needs."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            params = {key: data[key] for key in data.files}  # also holds non-float entries (model_kind, detected)
-    except (OSError, ValueError) as error:
-        raise Dr2Error(f"cannot read SMPL-X parameters {path} ({error}); re-run `dr2 fit-smplx` on the clip") from None
+    from dr2prep.safe_npz import read_npz
+
+    # also holds non-float entries (model_kind, detected)
+    params = read_npz(path, "SMPL-X parameters", "re-run `dr2 fit-smplx --force` on the clip")
     return check_params(params, str(path))
 
 

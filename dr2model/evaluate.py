@@ -179,6 +179,15 @@ def _start_label(from_fit: bool, init_frame: int | None) -> str:
     return "random training frames" if init_frame is None else f"training frame {init_frame}"
 
 
+def check_clip_intact(clip_dir: Path) -> None:
+    """Refuse a clip whose finished stages' outputs were damaged since (one line with the command that redoes them)."""
+    from dr2prep.stage import read_record, require_record
+
+    for stage in ("media", "smplx", "audio_features"):
+        if read_record(clip_dir, stage) is not None:
+            require_record(clip_dir, stage, "eval")
+
+
 def _speech_inputs(clips: list[Path], audio: list[Path]) -> list[tuple[str, Path, Path | None]]:
     """(name, speech file, clip with a fit or None) for every gesture input."""
     inputs = []
@@ -219,6 +228,7 @@ def evaluate(
     for clip_dir in clips:
         if not clip_dir.is_dir():
             raise Dr2Error(f"clip directory {clip_dir} does not exist; give a clip made by `dr2 prep`")
+        check_clip_intact(clip_dir)
     body = load_body_model(body_model)
     report: dict = {"model": None, "metrics": METRIC_NOTES, "gestures": [], "fits": []}
 

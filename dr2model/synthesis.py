@@ -10,6 +10,7 @@ for an hour of speech.
 from __future__ import annotations
 
 import math
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,6 +313,20 @@ def check_output_dir(out_dir: Path) -> Path:
     return out_dir
 
 
+def check_stem_free(out_dir: Path, stem: str, audio_path: Path) -> None:
+    """Refuse to write `<stem>_*` over the results of another speech file with the same stem (speech.mp3/.m4a)."""
+    mine = str(Path(audio_path).resolve())
+    for info_path in sorted(Path(out_dir).glob(f"{stem}_seed*.json")):
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, ValueError):
+            continue
+        theirs = info.get("audio_resolved") or str(Path(info.get("audio", "")).resolve())
+        if theirs != mine:
+            raise Dr2Error(f"{out_dir} already holds gestures for {theirs} under the name {stem}_*; "
+                           f"give {Path(audio_path).name} another --out (or rename it) so neither is overwritten")
+
+
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
@@ -351,9 +366,10 @@ def synthesize(
 
         body = load_body_model(body_model)  # fail early, before the network runs
         require_body_model(model, body, model_dir)
+    stem = audio_path.stem
+    check_stem_free(out_dir, stem, audio_path)
     result = synthesize_states(model, audio_path, num_samples, seed, init_frame, device, deepspeech_graph, smoothing)
     frames = result.pose.shape[1]
-    stem = audio_path.stem
     outputs, all_params = [], []
     for k in range(num_samples):
         frame, sample_seed = int(result.init_frames[k]), int(result.seeds[k])
@@ -363,7 +379,8 @@ def synthesize(
         params_path, info_path = out_dir / f"{name}.npz", out_dir / f"{name}.json"
         _save_npz(params_path, params)
         write_json_atomic(info_path, {
-            "frames": frames, "fps": FPS, "audio": str(audio_path), "seed": sample_seed, "init_frame": frame,
+            "frames": frames, "fps": FPS, "audio": str(audio_path), "audio_resolved": str(audio_path.resolve()),
+            "seed": sample_seed, "init_frame": frame,
             "init_noise": bool(init_frame is not None and k > 0), "clip": identity.name,
             "model": str(model_dir), "model_step": model.config.get("step"), "feature_kind": model.feature_kind,
             "window": WINDOW, "stride": STRIDE, "smoothing": smoothing, "smplx": SMPLX_OPTIONS,

@@ -23,6 +23,8 @@ import torch
 from dr2model.checkpoint import (
     LOGS,
     WEIGHTS,
+    InterruptAtStepBoundary,
+    model_dir_lock,
     has_checkpoint,
     load_tensors,
     load_training_state,
@@ -34,7 +36,7 @@ from dr2model.dataset import ClipArrays, GestureWindows, clip_arrays_from_params
 from dr2model.losses import LossWeights, gesture_losses
 from dr2model.network import AUDIO_DIM, WINDOW, Audio2Gestures, NetworkConfig
 from dr2model.noise import DEFAULT_SIGMA, NOISE_RANGE, add_state_noise
-from dr2prep.errors import Dr2Error
+from dr2prep.errors import Dr2Error, storage_error
 from dr2prep.progress import progress_bar, say
 from dr2prep.stage import read_record
 
@@ -46,8 +48,9 @@ class TrainSettings:
     """Everything that shapes a training run; defaults suit a ~2-minute clip (the paper's setting).
 
     `epochs` is passes over all windows starting every `window_stride`
-    frames (2 min at stride 4 ≈ 870 windows). `max_steps` caps the run (tests,
-    benchmarks); epochs and max_steps may grow on resume, nothing else may change.
+    frames (2 min at stride 4 ≈ 870 windows). `max_steps`, when given, replaces
+    `epochs` as the length of the run (tests, benchmarks); epochs and max_steps
+    may change on resume, nothing else may.
     """
 
     epochs: int = 100
@@ -276,9 +279,16 @@ def train_model(
     windows = GestureWindows(clips, WINDOW, settings.window_stride)
     fingerprint = data_fingerprint(clips)
     dist_info, device = _setup_distributed(device)
+    busy = f"{out_dir} is being trained by another dr2 run (pid {{pid}}); wait for it to finish, or use another --out"
     try:
-        return _train(clips, windows, codecs, kind, description, body_model, fingerprint, out_dir, settings,
-                      device, dist_info, force)
+        with model_dir_lock(out_dir, busy) if dist_info.main else nullcontext():
+            return _train(clips, windows, codecs, kind, description, body_model, fingerprint, out_dir, settings,
+                          device, dist_info, force)
+    except OSError as error:
+        problem = storage_error(error, out_dir, "--out")
+        if problem is None:
+            raise
+        raise problem from None
     finally:
         if dist_info.initialised_here:
             import torch.distributed as dist
@@ -301,9 +311,7 @@ def _train(clips, windows, codecs, kind, description, body_model, fingerprint, o
 
     global_batch = settings.batch_size * dist_info.world_size
     steps_per_epoch = max(1, len(windows) // global_batch)
-    total_steps = settings.epochs * steps_per_epoch
-    if settings.max_steps is not None:
-        total_steps = min(total_steps, settings.max_steps)
+    total_steps = settings.epochs * steps_per_epoch if settings.max_steps is None else settings.max_steps
 
     start_step = _resume(out_dir, network, optimizer, scaler, settings, fingerprint, force)
     if start_step >= total_steps and start_step > 0:
@@ -359,6 +367,7 @@ def _train(clips, windows, codecs, kind, description, body_model, fingerprint, o
         writer.flush()
 
     network.train()
+    interrupt = InterruptAtStepBoundary()
     started = time.perf_counter()
     bar = progress_bar(range(start_step, total_steps), desc="train", total=total_steps, initial=start_step,
                        disable=None if dist_info.main else True)
@@ -408,13 +417,12 @@ def _train(clips, windows, codecs, kind, description, body_model, fingerprint, o
                     writer.add_scalar("loss/total", value, done)
                     for name, term in terms.items():
                         writer.add_scalar(f"loss/{name}", float(term), done)
-                if done % settings.checkpoint_every == 0 or done == total_steps:
+                if done % settings.checkpoint_every == 0 or done == total_steps or interrupt.requested:
                     checkpoint(done)
-    except KeyboardInterrupt:
-        if step > start_step:
-            checkpoint(step)  # the interrupted step did not finish: keep the state after the previous one
-        raise
+            if interrupt.requested:  # Ctrl-C waits for the step to end: the state saved is a step boundary's
+                raise KeyboardInterrupt
     finally:
+        interrupt.restore()
         bar.close()
         if writer is not None:
             writer.close()

@@ -7,6 +7,7 @@ serves every install. Commands are built with ffmpeg-python.
 from __future__ import annotations
 
 import ctypes
+import errno
 import itertools
 import os
 import re
@@ -68,6 +69,7 @@ class Probe:
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r"([\d.]+)(k?) (?:fps|tbr)")
+_ROTATION = re.compile(r"(?:Display Matrix|displaymatrix): rotation of (-?[\d.]+) degrees|rotate\s*:\s*(-?\d+)")
 _AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+).*?, (\d+) Hz, ([^,]+)")
 
 
@@ -92,12 +94,19 @@ def probe(path: Path) -> Probe:
         line = text[video.start() : text.find("\n", video.start())]
         if m := _FPS.search(line):
             fps = float(m[1]) * (1000 if m[2] else 1)
+    width, height = (int(video[2]), int(video[3])) if video else (None, None)
+    if video:
+        # ffmpeg turns frames upright (autorotate): report the size they are shown and extracted at
+        block = text[video.start():]
+        block = block[: block.find("Stream #", 1)] if "Stream #" in block[1:] else block
+        if (m := _ROTATION.search(block)) and round(float(m[1] or m[2]) / 90) % 2:
+            width, height = height, width
     audio = _AUDIO.search(text)
     return Probe(
         duration=duration,
         has_video=video is not None,
-        width=int(video[2]) if video else None,
-        height=int(video[3]) if video else None,
+        width=width,
+        height=height,
         fps=fps,
         video_codec=video[1] if video else None,
         has_audio=audio is not None,
@@ -138,6 +147,8 @@ def run_ffmpeg(args: list[str], source: Path, duration: float | None, desc: str)
         code = process.wait()
         stderr.seek(0)
         errors = stderr.read(4096)
+    if "No space left on device" in errors:  # ffmpeg's output, not the source, is the problem
+        raise OSError(errno.ENOSPC, "No space left on device")
     if code != 0 or errors.strip():
         first = errors.strip().splitlines()[0] if errors.strip() else f"ffmpeg exit code {code}"
         raise Dr2Error(

@@ -7,6 +7,7 @@ grow with the length of the video.
 from __future__ import annotations
 
 import json
+import shutil
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +16,17 @@ import ffmpeg
 
 from dr2prep.errors import Dr2Error
 from dr2prep.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
-from dr2prep.stage import StageSpec, run_stage, sha256_file, write_json_atomic
+from dr2prep.locking import LOCK_NAME
+from dr2prep.progress import say
+from dr2prep.stage import StageSpec, read_record, require_record, run_stage, sha256_file, write_json_atomic
 
 FPS = 30  # the paper's frame rate; every source is resampled to it
 SAMPLE_RATE = 16_000  # what the audio feature extractors read
 FRAME_PATTERN = "%06d.jpg"  # 000001.jpg ...: OpenPose-style names, 1-based
 
-MEDIA = StageSpec(name="media", version="1", outputs=("frames", "audio.wav", "clip.json"))
-MEDIA_NO_AUDIO = StageSpec(name="media", version="1", outputs=("frames", "clip.json"))
+# version 2: width/height are those of the extracted (upright) frames, also for rotated phone videos
+MEDIA = StageSpec(name="media", version="2", outputs=("frames", "audio.wav", "clip.json"))
+MEDIA_NO_AUDIO = StageSpec(name="media", version="2", outputs=("frames", "clip.json"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,47 @@ def wav_seconds(path: Path) -> float:
         return w.getnframes() / w.getframerate()
 
 
+def jpeg_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a frame dr2 extracted."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise Dr2Error(f"frame {path} cannot be read back; check the disk holding the workspace")
+    return image.shape[1], image.shape[0]
+
+
+def check_same_source(video: Path, clip_dir: Path, replace: bool = False) -> str:
+    """The sha256 of `video`; refuses a clip that was prepared from another video (or empties it with `replace`).
+
+    Preparing a different video under an existing clip name would mix its
+    frames with the old clip's fit and features, so it needs a new --clip
+    name, or --replace to throw the old clip away first.
+    """
+    video, clip_dir = check_video_file(video), Path(clip_dir)
+    source_sha = sha256_file(video)
+    try:
+        clip = json.loads((clip_dir / "clip.json").read_text())
+        old_sha, old_source = clip.get("source_sha256"), clip.get("source", "another video")
+    except (OSError, ValueError, AttributeError):
+        record = read_record(clip_dir, "media") or {}
+        old_sha, old_source = record.get("inputs", {}).get("video"), "another video"
+    if old_sha is None or old_sha == source_sha or old_source == str(video.resolve()):
+        return source_sha  # new, the same, or the same file edited in place (its stages re-run)
+    if not replace:
+        raise Dr2Error(
+            f"clip {clip_dir.name} in {clip_dir.parent} was prepared from another video ({old_source}); "
+            f"give {video.name} its own name with --clip NAME, or add --replace to discard clip {clip_dir.name} "
+            f"and prepare it from {video.name}"
+        )
+    say(f"media: --replace: discarding clip {clip_dir.name} (made from {old_source})")
+    for entry in clip_dir.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    return source_sha
+
+
 def prepare_media(video: Path, clip_dir: Path, settings: MediaSettings = MediaSettings(), force: bool = False):
     """Extract frames and audio of `video` into `clip_dir`; skipped when up to date.
 
@@ -79,13 +124,15 @@ def prepare_media(video: Path, clip_dir: Path, settings: MediaSettings = MediaSe
         n_frames = count_frames(frames)
         if n_frames == 0:
             raise Dr2Error(f"{video} decoded to no frames; check that it plays, or re-encode it")
+        # the frames' own size: ffmpeg turns rotated phone videos upright while extracting
+        width, height = jpeg_size(frames / (FRAME_PATTERN % 1))
         clip = {
             "source": str(video.resolve()),
             "source_sha256": source_sha,
             "duration": info.duration,
             "source_fps": info.fps,
-            "width": info.width,
-            "height": info.height,
+            "width": width,
+            "height": height,
             "video_codec": info.video_codec,
             "fps": settings.fps,
             "frames": n_frames,
@@ -121,8 +168,10 @@ class ClipMedia:
 
 
 def clip_media(clip_dir: Path) -> ClipMedia:
-    """The media stage's outputs of `clip_dir` (e.g. for the overlay videos)."""
+    """The media stage's outputs of `clip_dir` (e.g. for the overlay videos), checked to be intact."""
     clip_dir = Path(clip_dir)
+    if read_record(clip_dir, "media") is not None:  # frames made by `dr2 prep`: check they are all there
+        require_record(clip_dir, "media", "overlay")
     clip = json.loads((clip_dir / "clip.json").read_text())
     audio = clip_dir / "audio.wav"
     return ClipMedia(sorted((clip_dir / "frames").glob("*.jpg")), float(clip["fps"]), audio if audio.is_file() else None)

@@ -16,11 +16,11 @@ from dr2prep.errors import Dr2Error
 from dr2prep.fitting.fit import FitSettings
 from dr2prep.fitting.stage import run_fit_stage
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
-from dr2prep.media import MediaSettings, prepare_media
+from dr2prep.media import MediaSettings, check_same_source, check_video_file, prepare_media
 from dr2prep.progress import warn
 from dr2prep.shots import run_shots_stage
 from dr2prep.stage import clip_lock, read_record
-from dr2prep.workspace import clip_name, open_workspace
+from dr2prep.workspace import check_clip_name, clip_name, open_workspace
 
 STAGES = ("media", "shots", "keypoints", "smplx", "audio_features")
 
@@ -55,11 +55,21 @@ def prepare_clip(
     device: str = "cpu",
     workers: int = 1,
     overlay: bool = False,
+    replace: bool = False,
 ) -> Path:
-    """Run the selected stages of `dr2 prep` on one video; returns the clip directory."""
+    """Run the selected stages of `dr2 prep` on one video; returns the clip directory.
+
+    A clip already prepared from another video is refused unless `replace`
+    (which discards it first).
+    """
     stages = select_stages(until, only)
-    clip_dir = open_workspace(workspace) / (clip or clip_name(video))
+    name = check_clip_name(clip if clip is not None else clip_name(video))
+    if "media" in stages:
+        check_video_file(video)
+    clip_dir = open_workspace(workspace) / name
     with clip_lock(clip_dir):
+        if "media" in stages or Path(video).is_file():  # later stages alone may run after the video is gone
+            check_same_source(video, clip_dir, replace)
         for stage in stages:
             if stage == "media":
                 prepare_media(video, clip_dir, settings.media, force=force)
@@ -80,6 +90,7 @@ def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = No
              force: bool = False, overlay: bool = False) -> Path:
     """`dr2 fit-smplx`: (re)run only the SMPL-X fit of a prepared clip."""
     clip_dir = Path(clip_dir)
+    check_clip_name(clip_dir.name)
     if not (clip_dir / "clip.json").is_file():
         raise Dr2Error(f"{clip_dir} is not a clip prepared by `dr2 prep`; give WORKSPACE/CLIP or a clip name")
     body = load_body_model(smplx_model)

@@ -1,7 +1,10 @@
 """The stage cache: fingerprints, atomic commits, resume and the per-clip lock.
 
 A stage is up to date when `<clip>/<stage>/.stage.json` records the same code
-version, input fingerprints and settings as now and its outputs exist. A stage
+version, input fingerprints and settings as now and its outputs are intact:
+the record lists every output file with its size, mtime and sha256, so a
+missing, truncated or overwritten output makes the stage run again (and a
+later stage or `dr2 train` refuses the clip with the command that redoes it). A stage
 builds into `<clip>/.partial/<stage>/` and its outputs are moved into place
 only when complete; the record is written last, so an interrupted run never
 leaves a result that looks finished.
@@ -10,7 +13,6 @@ leaves a result that looks finished.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -21,12 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr2prep.errors import Dr2Error
+from dr2prep.errors import Dr2Error, storage_error
+from dr2prep.locking import LOCK_NAME, directory_lock
 from dr2prep.progress import say
 
 RECORD_NAME = ".stage.json"
 PARTIAL_DIR = ".partial"
-LOCK_NAME = ".lock"
 _HASH_CHUNK = 1 << 20
 
 
@@ -61,24 +63,69 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint_path(path: Path) -> str:
+def _output_files(path: Path) -> list[Path]:
+    """The files an output consists of: the file itself, or a directory's files (dot-files left out)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return [f for f in files if not any(part.startswith(".") for part in f.relative_to(path).parts)]
+
+
+def fingerprint_path(path: Path, hashes: dict[Path, str] | None = None) -> str:
     """sha256 of a file, or of a directory's sorted (name, content) pairs.
 
     Dot-files (stage records, locks) are left out so a record does not change
-    the fingerprint of the outputs it describes.
+    the fingerprint of the outputs it describes. `hashes` reuses file digests
+    already computed.
     """
     path = Path(path)
+    hashes = hashes or {}
     if path.is_file():
-        return sha256_file(path)
-    if not path.is_dir():
-        raise FileNotFoundError(path)
+        return hashes.get(path) or sha256_file(path)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        relative = file.relative_to(path)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        digest.update(str(relative).encode() + b"\0" + sha256_file(file).encode() + b"\n")
+    for file in _output_files(path):
+        digest.update(str(file.relative_to(path)).encode() + b"\0" + (hashes.get(file) or sha256_file(file)).encode()
+                      + b"\n")
     return digest.hexdigest()
+
+
+def output_manifest(clip_dir: Path, outputs: tuple[str, ...]) -> dict[str, list]:
+    """relative path -> [size, mtime_ns, sha256] of every file of the outputs (what a record fingerprints)."""
+    clip_dir = Path(clip_dir)
+    manifest = {}
+    for output in outputs:
+        for file in _output_files(clip_dir / output):
+            stat = file.stat()
+            manifest[str(file.relative_to(clip_dir))] = [stat.st_size, stat.st_mtime_ns, sha256_file(file)]
+    return manifest
+
+
+def output_damage(clip_dir: Path, record: dict) -> str | None:
+    """What is wrong with a finished stage's outputs ("smplx/params.npz was changed"), or None when intact.
+
+    Size and presence are checked for every file; the content hash only for
+    files whose mtime moved (like git's index), so checking a clip costs a few
+    stat calls. Records written before manifests existed are checked for presence.
+    """
+    clip_dir = Path(clip_dir)
+    manifest = record.get("output_files")
+    if manifest is None:
+        missing = [o for o in record.get("outputs", ()) if not (clip_dir / o).exists()]
+        return f"{missing[0]} is missing" if missing else None
+    for relative, (size, mtime_ns, digest) in manifest.items():
+        file = clip_dir / relative
+        try:
+            stat = file.stat()
+        except OSError:
+            return f"{relative} is missing"
+        if stat.st_size != size:
+            return f"{relative} was changed ({stat.st_size} bytes instead of {size})"
+        if stat.st_mtime_ns != mtime_ns and sha256_file(file) != digest:
+            return f"{relative} was changed (its content differs from what the stage wrote)"
+    return None
 
 
 def settings_dict(settings) -> dict:
@@ -106,14 +153,35 @@ def read_record(clip_dir: Path, name: str) -> dict | None:
 
 
 def require_record(clip_dir: Path, name: str, needed_by: str) -> dict:
-    """The record of a finished upstream stage, or a clear error saying what to run."""
+    """The record of a finished upstream stage with intact outputs, or one line naming the command that redoes it."""
+    from dr2prep.workspace import redo_command
+
     record = read_record(clip_dir, name)
     if record is None:
         raise Dr2Error(
             f"stage '{needed_by}' needs stage '{name}' of clip {Path(clip_dir).name}, "
-            f"which has not finished; run `dr2 prep` on the video first"
+            f"which has not finished; run `{redo_command(clip_dir)}`"
         )
+    damage, stale = output_damage(clip_dir, record), stale_inputs(clip_dir, record)
+    if damage or stale:
+        state = f"is damaged ({damage})" if damage else f"is out of date ({stale})"
+        raise Dr2Error(f"clip {Path(clip_dir).name}: stage '{name}' {state}; run `{redo_command(clip_dir)}` "
+                       f"(plus the options it was prepared with) to redo it")
     return record
+
+
+def stale_inputs(clip_dir: Path, record: dict) -> str | None:
+    """Which upstream stage changed since this stage ran ("made from an older 'media'"), or None.
+
+    A stage's inputs name its upstream stages with their output digests; a
+    record whose upstream was redone since (e.g. `--until media` on an edited
+    video) must not be mixed with the new upstream outputs.
+    """
+    for upstream, digest in (record.get("inputs") or {}).items():
+        current = read_record(clip_dir, upstream)
+        if current is not None and current.get("output_digest") != digest:
+            return f"made from an older '{upstream}' result"
+    return None
 
 
 def upstream_fingerprint(clip_dir: Path, name: str, needed_by: str) -> str:
@@ -132,7 +200,12 @@ def is_up_to_date(clip_dir: Path, spec: StageSpec, inputs: dict, settings) -> bo
     wanted = _key(spec, inputs, settings_dict(settings))
     if any(record.get(field) != value for field, value in wanted.items()):
         return False
-    return all((Path(clip_dir) / output).exists() for output in spec.outputs)
+    if any(not (Path(clip_dir) / output).exists() for output in spec.outputs):
+        return False
+    damage = output_damage(clip_dir, record)
+    if damage:
+        say(f"{spec.name}: {damage}; running it again")
+    return damage is None
 
 
 def _replace(new: Path, old: Path) -> None:
@@ -201,7 +274,25 @@ def run_stage(
         return StageOutcome(spec.name, True, read_record(clip_dir, spec.name))
 
     key = _key(spec, inputs, settings)
-    partial = _prepare_partial(clip_dir, spec, key)
+    try:
+        partial = _prepare_partial(clip_dir, spec, key)
+        record = _build_and_commit(clip_dir, spec, key, partial, build)
+    except OSError as error:
+        problem = storage_error(error, clip_dir)
+        if problem is None:
+            raise
+        if not spec.resumable:  # give the space back; a resumable stage keeps its finished chunks
+            shutil.rmtree(clip_dir / PARTIAL_DIR / spec.name, ignore_errors=True)
+        raise problem from None
+    except BaseException:
+        if not spec.resumable:  # nothing in it can be reused: do not leave it filling the disk
+            shutil.rmtree(clip_dir / PARTIAL_DIR / spec.name, ignore_errors=True)
+        raise
+    say(f"{spec.name}: done in {record['seconds']:.1f} s")
+    return StageOutcome(spec.name, False, record)
+
+
+def _build_and_commit(clip_dir: Path, spec: StageSpec, key: dict, partial: Path, build) -> dict:
     started = time.time()
     summary = build(partial) or {}
     missing = [output for output in spec.outputs if not (partial / output).exists()]
@@ -216,53 +307,51 @@ def run_stage(
         target = clip_dir / output
         target.parent.mkdir(parents=True, exist_ok=True)
         _replace(partial / output, target)
+    manifest = output_manifest(clip_dir, spec.outputs)
+    hashes = {clip_dir / relative: entry[2] for relative, entry in manifest.items()}
     output_digest = hashlib.sha256(
-        "".join(f"{o}:{fingerprint_path(clip_dir / o)}\n" for o in spec.outputs).encode()
+        "".join(f"{o}:{fingerprint_path(clip_dir / o, hashes)}\n" for o in spec.outputs).encode()
     ).hexdigest()
     record = {
         **key,
         "outputs": list(spec.outputs),
         "output_digest": output_digest,
+        "output_files": manifest,
         "summary": summary,
         "seconds": round(time.time() - started, 3),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json_atomic(old_record, record)
     shutil.rmtree(partial, ignore_errors=True)
-    say(f"{spec.name}: done in {record['seconds']:.1f} s")
-    return StageOutcome(spec.name, False, record)
+    return record
 
 
 @contextmanager
 def clip_lock(clip_dir: Path):
     """Hold the clip's lock for a whole run; a second run on the same clip fails at once.
 
-    flock is released by the kernel when the process dies, so a crashed run
-    never leaves a stale lock behind.
+    A run that ends with nothing in a clip folder it created (a bad input)
+    removes the folder again, so no empty clip with a lock is left behind.
     """
     clip_dir = Path(clip_dir)
-    try:
-        clip_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(clip_dir / LOCK_NAME, "a+")
-    except OSError as error:
-        raise Dr2Error(
-            f"cannot write to workspace {clip_dir.parent} ({error.strerror}); "
-            f"choose a writable directory with --workspace"
-        ) from None
-    try:
+    busy = (f"clip {clip_dir.name} is being processed by another dr2 run (pid {{pid}}); "
+            f"wait for it to finish, or use another --workspace")
+    with directory_lock(clip_dir, busy, "--workspace"):
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise Dr2Error(
-                f"clip {clip_dir.name} is being processed by another dr2 run (pid {holder}); "
-                f"wait for it to finish, or use another --workspace"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield clip_dir
-    finally:
-        handle.close()
+            yield clip_dir
+        finally:
+            _remove_if_empty(clip_dir)  # still under the lock: never another run's fresh folder
+
+
+def _remove_if_empty(clip_dir: Path) -> None:
+    """Remove a clip folder that holds nothing but its lock and empty scratch folders."""
+    try:
+        entries = {p.name for p in clip_dir.iterdir()}
+        if entries - {LOCK_NAME, PARTIAL_DIR}:
+            return
+        partial = clip_dir / PARTIAL_DIR
+        if partial.is_dir() and any(p.is_file() for p in partial.rglob("*")):
+            return
+        shutil.rmtree(clip_dir)
+    except OSError:
+        pass

@@ -22,6 +22,7 @@ from dr2prep.bodymodel import skeleton
 from dr2prep.bodymodel.cache import cache_dir
 from dr2prep.bodymodel.open_body import mannequin_version, open_body_file, open_body_fingerprint, open_body_path
 from dr2prep.errors import Dr2Error
+from dr2prep.safe_npz import check_pickle_free, npz_members, read_npz
 from dr2prep.stage import sha256_file
 
 MODEL_ENV = "DR2_SMPLX_MODEL"
@@ -104,7 +105,7 @@ class BodyModel:
     """
 
     kind: BodyKind
-    model_file: Path  # the .npz smplx loads (a checked copy if the user's had pickled entries)
+    model_file: Path  # the .npz smplx loads: the open body, or a plain-array copy of the user's file
     source: str  # what was asked for: "open" or the user's path
     fingerprint: str  # identifies the model for stage caches (sha256 of the user's file; open: its build)
     hand_pca: HandPCA | None  # None for the open body (full 45-dim hands with limits)
@@ -137,6 +138,7 @@ class BodyModel:
         """
         import smplx
 
+        check_pickle_free(self.model_file)  # smplx loads with allow_pickle=True: hand it plain arrays only
         if use_hand_pca and self.hand_pca is None:
             raise ValueError("the open body has no hand PCA; use full hand rotations")
         with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a warning for 10+10 models
@@ -233,33 +235,23 @@ def _not_smplx(path: Path, problem: str) -> Dr2Error:
 
 
 def _member_dtypes(path: Path) -> dict[str, tuple[np.dtype, tuple]]:
-    """dtype and shape of each array in an .npz, read from the .npy headers only."""
+    """dtype and shape of each member of an .npz, from the headers only (non-.npy members: object)."""
     if not zipfile.is_zipfile(path):
         raise _not_smplx(path, "not an .npz archive")
-    found = {}
     try:
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                if not name.endswith(".npy"):
-                    continue
-                with archive.open(name) as member:
-                    version = np.lib.format.read_magic(member)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-                    else:
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-                found[name[: -len(".npy")]] = (dtype, shape)
-    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        return {name: (dtype, shape) for name, (shape, dtype) in npz_members(path).items()}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         raise _not_smplx(path, f"unreadable archive: {error}") from None
-    return found
 
 
 def _checked_model_file(path: Path, digest: str, cache: Path | None) -> Path:
-    """Check the arrays smplx needs; return a path smplx can load without unpickling.
+    """Check the arrays smplx needs; return a copy holding only plain arrays for smplx to load.
 
-    smplx opens model files with allow_pickle=True; SMPL-X's release holds two pickled
-    dicts (joint2num, part2num) it never uses. If the file has any such entry, a copy
-    without them goes to the cache and smplx loads that.
+    smplx opens model files with allow_pickle=True, so the user's file never
+    reaches it: SMPL-X's release holds pickled dicts (joint2num, part2num) it
+    never uses, and a hostile file could hold any pickle under any member name.
+    The copy is written once per file (by sha256) from arrays read without
+    unpickling, and checked again before each use (`smplx_layer`).
     """
     members = _member_dtypes(path)
     sizes: dict[str, int] = {}
@@ -284,12 +276,9 @@ def _checked_model_file(path: Path, digest: str, cache: Path | None) -> Path:
     if not np.array_equal(parents[1:], skeleton.PARENTS[1:]):
         raise _not_smplx(path, "its kinematic tree is not SMPL-X's")
 
-    pickled = [key for key, (dtype, _) in members.items() if dtype.hasobject]
-    if not pickled:
-        return path
-    copy = cache_dir(cache) / f"smplx-checked-{digest[:20]}.npz"
+    copy = cache_dir(cache) / f"smplx-plain-{digest[:20]}.npz"
     if not copy.is_file():
-        kept = _read_raw(path, tuple(key for key in members if key not in pickled))
+        kept = _read_raw(path, None)  # every plain array; pickles and non-.npy members are never read
         partial = copy.with_name(f".{copy.name}.{os.getpid()}.partial.npz")
         np.savez(partial, **kept)
         os.replace(partial, copy)
@@ -297,25 +286,26 @@ def _checked_model_file(path: Path, digest: str, cache: Path | None) -> Path:
 
 
 def _has_key(path: Path, key: str) -> bool:
-    with np.load(path, allow_pickle=False) as data:
-        return key in data.files
+    return key in _member_dtypes(path)
 
 
-def _read_raw(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in keys}
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as error:
-        raise _not_smplx(path, str(error)) from None
+def _read_raw(path: Path, keys: tuple[str, ...] | None) -> dict[str, np.ndarray]:
+    arrays = read_npz(path, "SMPL-X model file", f"pass {SMPLX_FILE_NAME} from the SMPL-X download, or 'open'",
+                      keys=keys)
+    missing = [key for key in keys or () if key not in arrays]
+    if missing:
+        raise _not_smplx(path, f"no plain '{missing[0]}' array")
+    return arrays
 
 
 @functools.lru_cache(maxsize=2)
 def _read_arrays(model_file: str) -> ModelArrays:
     path = Path(model_file)
-    with np.load(path, allow_pickle=False) as data:
-        raw = {key: data[key] for key in _REQUIRED}
-        # the open body's landmark-only faces come after the faces to draw
-        num_render_faces = int(data["dr2_num_mesh_faces"]) if "dr2_num_mesh_faces" in data.files else len(raw["f"])
+    data = read_npz(path, "SMPL-X model file", "pass the SMPL-X .npz again, or 'open'",
+                    keys=(*_REQUIRED, "dr2_num_mesh_faces"), required=tuple(_REQUIRED))
+    raw = {key: data[key] for key in _REQUIRED}
+    # the open body's landmark-only faces come after the faces to draw
+    num_render_faces = int(data["dr2_num_mesh_faces"]) if "dr2_num_mesh_faces" in data else len(raw["f"])
     shapedirs = raw["shapedirs"]
     # smplx's split: 300 shape + 100 expression directions, or 10 + 10 for small files.
     expression_start = FULL_SHAPE_SPACE if shapedirs.shape[-1] >= FULL_SHAPE_SPACE + 100 else NUM_BETAS

@@ -40,12 +40,10 @@ def save_params(path: Path, params: dict[str, np.ndarray]) -> None:
 
 
 def read_npz(path: Path, remedy: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz, never unpickling; a clear error ending in `remedy` when it cannot be read."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise Dr2Error(f"cannot read {path} ({error}); {remedy}") from None
+    """Every plain array of an .npz, never unpickling; a clear error ending in `remedy` when it cannot be read."""
+    from dr2prep.safe_npz import read_npz as read_plain_npz
+
+    return read_plain_npz(path, "file", remedy)
 
 
 def load_params(path: Path) -> dict[str, np.ndarray]:
