@@ -39,6 +39,7 @@ from dr2prep.progress import progress_bar, say
 from dr2prep.stage import read_record
 
 FPS = 30
+PAPER_TRAIN_OPTIONS: dict = {}  # TrainSettings fields that give the paper-exact path where defaults differ
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ def load_training_clips(clip_dirs: list[Path], settings: TrainSettings) -> tuple
         from dr2model.vposer import load_vposer_v1
 
         vposer = load_vposer_v1(Path(settings.vposer))
+    if len(inputs) > 1:
+        from dr2model.speakers import mixing_warning
+
+        warning = mixing_warning({i.name: i.params["betas"] for i in inputs})
+        if warning:
+            say(warning)
     codecs = fit_codecs([i.params for i in inputs], [i.features for i in inputs], settings.standing, mano, vposer)
     clips = []
     for item in inputs:
