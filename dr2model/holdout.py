@@ -133,8 +133,9 @@ def seam_ratio(x: np.ndarray, seams) -> dict:
     """Steps at the window joins vs all other steps: mean mm and their ratio.
 
     `seams`: frames, or (first, last) frame ranges (inclusive) where windows
-    are blended; a range counts with its largest step into any of its frames
-    (so spreading a jump over a cross-fade is not hidden by averaging).
+    are blended (a cross-fade); a range counts with its mean step, the step
+    of the join as a viewer sees it (a jump spread over a cross-fade moves
+    every blended frame a little more).
     """
     steps = frame_steps(x)
     at_seam = np.zeros(len(steps), bool)
@@ -145,7 +146,7 @@ def seam_ratio(x: np.ndarray, seams) -> dict:
         if first > last:
             continue
         at_seam[first - 1:last] = True
-        seam_steps.append(steps[first - 1:last].max())
+        seam_steps.append(steps[first - 1:last].mean())
     if not seam_steps or at_seam.all():
         return {"seam_step_mm": float("nan"), "other_step_mm": float(steps.mean()), "seam_ratio": float("nan")}
     seam, other = float(np.mean(seam_steps)), float(steps[~at_seam].mean())

@@ -103,12 +103,10 @@ def load_training_clips(clip_dirs: list[Path], settings: TrainSettings) -> tuple
         from dr2model.vposer import load_vposer_v1
 
         vposer = load_vposer_v1(Path(settings.vposer))
-    if len(inputs) > 1:
-        from dr2model.speakers import mixing_warning
+    from dr2model.speakers import several_clips_note
 
-        warning = mixing_warning({i.name: i.params["betas"] for i in inputs})
-        if warning:
-            say(warning)
+    if several_clips_note(names):
+        say(several_clips_note(names))
     codecs = fit_codecs([i.params for i in inputs], [i.features for i in inputs], settings.standing, mano, vposer)
     clips = []
     for item in inputs:
