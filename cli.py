@@ -177,17 +177,25 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
               help="SMPL-X .npz the training clips were fitted with (default: the open body) [env DR2_SMPLX_MODEL].")
 @click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
               help="output_graph.pb, for models trained on DeepSpeech features [env DR2_DEEPSPEECH_GRAPH].")
+@click.option("--overlap", type=click.IntRange(1, 127),
+              help="Frames consecutive windows share and cross-fade [default: dr2's; 1 = the paper's stride 127].")
+@click.option("--state-noise", type=click.FloatRange(0.0, 1.0),
+              help="Eq. 1 noise σ on each window's initial state as the network sees it [default: dr2's; "
+                   "0 = the paper].")
 @click.pass_obj
 def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_samples: int, seed: int,
           init_frame: int | None, grid: bool, no_preview: bool, renderer: str, smplx_model: str | None,
-          deepspeech_graph: Path | None, view_page: bool = False) -> None:
+          deepspeech_graph: Path | None, overlap: int | None, state_noise: float | None,
+          view_page: bool = False) -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
     from dr2model.synthesis import synthesize
     from dr2prep.device import resolve_device
 
+    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise)) if v is not None}
     outputs = synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples, seed=seed,
                          init_frame=init_frame, device=resolve_device(obj["device"]), preview=not no_preview,
-                         grid=grid, deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer)
+                         grid=grid, deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer,
+                         **options)
     for path in dict.fromkeys(p for o in outputs for p in (o.params_path, o.preview_path) if p is not None):
         click.echo(str(path))
     if view_page:

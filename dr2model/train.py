@@ -41,6 +41,7 @@ from dr2prep.progress import progress_bar, say
 from dr2prep.stage import read_record
 
 FPS = 30
+PAPER_TRAIN_OPTIONS: dict = {}  # TrainSettings fields that give the paper-exact path where defaults differ
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ def load_training_clips(clip_dirs: list[Path], settings: TrainSettings) -> tuple
         from dr2model.vposer import load_vposer_v1
 
         vposer = load_vposer_v1(Path(settings.vposer))
+    from dr2model.speakers import several_clips_note
+
+    if several_clips_note(names):
+        say(several_clips_note(names))
     codecs = fit_codecs([i.params for i in inputs], [i.features for i in inputs], settings.standing, mano, vposer)
     clips = []
     for item in inputs:

@@ -15,6 +15,7 @@ from dr2model.synthesis import (
     SMPLX_KEYS,
     STRIDE,
     load_sample,
+    seam_frames,
     synthesize,
     synthesize_states,
     window_starts,
@@ -64,8 +65,9 @@ def _jumps(pose: np.ndarray) -> np.ndarray:
 
 
 def test_window_seams_are_as_smooth_as_the_rest(model, long_speech):
-    smoothed = synthesize_states(model, long_speech, num_samples=3, seed=0)
-    raw = synthesize_states(model, long_speech, num_samples=3, seed=0, smoothing=0)
+    # The paper's path: stride 127, Eq. 2 only.
+    smoothed = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=1, state_noise=0.0)
+    raw = synthesize_states(model, long_speech, num_samples=3, seed=0, smoothing=0, overlap=1, state_noise=0.0)
     frames = smoothed.pose.shape[1]
     seams = list(window_starts(frames)[1:])  # each window joins at its start frame
     jumps, raw_jumps = _jumps(smoothed.pose), _jumps(raw.pose)
@@ -180,3 +182,28 @@ def test_long_speech_features_in_chunks_match_whole(monkeypatch):
     assert chunked.shape == whole.shape
     assert np.abs(chunked - whole).mean() < 0.005 * np.abs(whole).mean()
     assert np.median(np.abs(chunked - whole)) < 1e-5  # rows land exactly where whole-signal rows do
+
+
+def test_cross_faded_overlap_joins_windows_without_a_jump(model, long_speech):
+    overlap = 32
+    faded = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=overlap, state_noise=0.0)
+    cut = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=1, state_noise=0.0, smoothing=0)
+    jumps = _jumps(faded.pose)
+    seams = seam_frames(faded.pose.shape[1], overlap)
+    assert len(seams) >= 2 and all(last - first == overlap - 1 for first, last in seams[:-1])
+    in_seams = np.concatenate([np.arange(first - 1, last) for first, last in seams])
+    inside = np.delete(jumps, in_seams, axis=1).mean()
+    # Each cross-faded join moves the body about as much per frame as the rest does ...
+    per_seam = [jumps[:, first - 1:last].mean() for first, last in seams]
+    assert max(per_seam) <= 1.5 * inside, (per_seam, inside)
+    # ... while cutting windows without Eq. 2 or a cross-fade jumps at each seam.
+    cut_seams = [last for _, last in seam_frames(cut.pose.shape[1], 1)]
+    assert _jumps(cut.pose)[:, [f - 1 for f in cut_seams]].mean() > 1.5 * max(per_seam)
+
+
+def test_state_noise_changes_samples_reproducibly(model, long_speech):
+    plain = synthesize_states(model, long_speech, num_samples=2, seed=3, state_noise=0.0)
+    noisy = synthesize_states(model, long_speech, num_samples=2, seed=3, state_noise=0.3)
+    again = synthesize_states(model, long_speech, num_samples=2, seed=3, state_noise=0.3)
+    np.testing.assert_array_equal(noisy.pose, again.pose)
+    assert np.abs(noisy.pose - plain.pose).mean() > 1e-4

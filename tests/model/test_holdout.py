@@ -1,0 +1,83 @@
+"""The held-out speaker check (dr2model/holdout.py): its metrics on known motion, and the benchmark's whole code path
+(train on one generated clip, synthesise for another's speech, every baseline) in seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dr2model import holdout
+
+
+def swinging(frames: int, amplitude: float = 100.0, freq: float = 1.0, phase: float = 0.0) -> np.ndarray:
+    """(T, 13, 3) mm: every joint swinging sideways."""
+    t = np.arange(frames)[:, None, None] / holdout.FPS
+    x = np.zeros((frames, 13, 3))
+    x[..., 0] = amplitude * np.sin(2 * np.pi * freq * t[..., 0] + phase)
+    return x + np.linspace(0, 500, 13)[None, :, None]
+
+
+def test_frechet_distance_is_zero_for_the_same_rows_and_grows_with_a_shift():
+    rows = np.random.default_rng(0).standard_normal((500, 4))
+    assert holdout.frechet_distance(rows, rows) == pytest.approx(0.0, abs=1e-6)
+    assert holdout.frechet_distance(rows + 3.0, rows) == pytest.approx(4 * 9.0, rel=1e-6)
+
+
+def test_seam_ratio_finds_a_pop_at_the_seams():
+    x = swinging(300)
+    smooth = holdout.seam_ratio(x, [128, 255])["seam_ratio"]
+    popped = x.copy()
+    popped[128:] += 30.0
+    popped[255:] -= 30.0
+    assert 0.5 < smooth < 2.0
+    assert holdout.seam_ratio(popped, [128, 255])["seam_ratio"] > 3 * smooth
+
+
+def test_bc_against_shifted_audio_ties_motion_to_its_beats():
+    frames = 600
+    onsets = np.sort(np.random.default_rng(1).uniform(0.5, 19.5, 25))
+    x = np.zeros((frames, 13, 3))
+    t = np.arange(frames) / holdout.FPS
+    for onset in onsets:  # a stroke ending at each onset: speed minimum there
+        x[..., 0] += (60 * np.exp(-((t - onset + 0.25) ** 2) / 0.02))[:, None]
+    tied = holdout.bc_with_shifts(onsets, x)
+    assert tied["bc_z"] > 2 and tied["bc_shift_share"] < 0.1
+    still = holdout.bc_with_shifts(onsets, np.zeros((frames, 13, 3)))
+    assert still["bc"] == 0 and still["bc_shift_share"] == 1.0
+
+
+def test_diversity_wrist_speed_and_jerk():
+    a, b = swinging(120), swinging(120, phase=np.pi)
+    assert holdout.diversity([a, a]) == 0
+    assert holdout.diversity([a, b]) > 50
+    assert holdout.wrist_speed(swinging(300, amplitude=200)) == pytest.approx(2 * holdout.wrist_speed(swinging(300)))
+    assert holdout.mean_jerk(swinging(300, freq=2.0)) > 4 * holdout.mean_jerk(swinging(300))
+
+
+def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
+    from dr2model.train import TrainSettings, train_model
+    from dr2prep.bodymodel import load_body_model
+    from tests.model.tiny_model import speech_clip
+
+    train_clip = speech_clip(tmp_path / "work", "train", seconds=10.0, seed=3)
+    heldout_clip = speech_clip(tmp_path / "work", "heldout", seconds=6.0, seed=4)
+    model_dir = tmp_path / "model"
+    train_model([train_clip], model_dir, TrainSettings(batch_size=2, window_stride=16, max_steps=5,
+                                                       checkpoint_every=1000))
+    timings = {}
+    report = holdout.evaluate_holdout(model_dir, train_clip, heldout_clip, load_body_model("open"), samples=3,
+                                      long_seconds=10.0, work_dir=tmp_path / "speech", timings=timings)
+    rows = {row["candidate"]: row for row in report["rows"]}
+    assert list(rows) == ["model", "real stretch (training part)", "mean pose held still",
+                          "nearest audio (training part)", "held-out fit (ceiling)"]
+    assert report["frames"] == 180 and report["real_stretch_distance_mm"] > 0
+    fit, still, model = rows["held-out fit (ceiling)"], rows["mean pose held still"], rows["model"]
+    assert fit["fd_velocity"] == pytest.approx(0, abs=1e-3) and fit["wrist_speed_ratio"] == pytest.approx(1)
+    assert still["wrist_speed_ratio"] == 0 and still["diversity_mm"] == 0 and still["bc_shift_share"] == 1
+    assert still["fd_velocity"] > 0 and still["fd_centred_pose"] > 0
+    assert rows["real stretch (training part)"]["diversity_mm"] > 0
+    assert np.isfinite(model["long_seam_ratio"]) and np.isfinite(model["long_jerk"])
+    assert np.isfinite(rows["nearest audio (training part)"]["long_seam_ratio"])
+    assert set(report["targets"]) >= {"diversity>=30%real", "seam<=1.5", "shift_share<=0.10"}
+    assert set(timings) == {"reference_joints_s", "synth_heldout_s", "synth_long_s", "baselines_s"}
+    assert holdout.format_table(report)[0].startswith("candidate")
