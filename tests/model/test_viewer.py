@@ -94,6 +94,8 @@ def test_page_plays_in_chromium_in_sync_with_the_speech(page, tmp_path):
                                     f"q1: dr2.boneQuaternion(1, {JOINT})}})")
         assert scrubbed["audio"] == pytest.approx(1.5, abs=1e-3) and scrubbed["state"]["frame"] == 45
         assert same_rotation(scrubbed["q1"], expected_quaternion(results[1], 45))
+        # at a fixed frame (the shot while playing lands on whatever frame the load allows): no body is cut at the top
+        assert not body_pixels(browser.screenshot())[:3].any(), "a body reaches the top edge at frame 45"
 
         # one sample alone: it stands in the middle, the sides are empty
         browser.evaluate("dr2.choose('1')")
@@ -110,9 +112,8 @@ def test_page_plays_in_chromium_in_sync_with_the_speech(page, tmp_path):
     body = body_pixels(shot)
     height, width = body.shape
     assert body.mean() > 0.08, f"only {body.mean():.1%} of the view is body"
-    # two bodies side by side: each half of the picture holds one, and neither is cut at the top
+    # two bodies side by side: each half of the picture holds one
     assert body[:, : width // 2].mean() > 0.04 and body[:, width // 2 :].mean() > 0.04
-    assert not body[:3].any(), "a body reaches the top edge"
 
 
 def test_view_errors_are_one_line(tmp_path):
