@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from dr2prep.errors import Dr2Error
 
 PARAMS_NAME = "params.npz"
 SMPLX_KEYS = ("global_orient", "transl", "body_pose", "jaw_pose", "leye_pose", "reye_pose",

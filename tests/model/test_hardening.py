@@ -4,7 +4,6 @@ full or unwritable --out, the hostile SMPL-X file in a synth preview, same-stem 
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import shutil
