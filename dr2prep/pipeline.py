@@ -7,6 +7,8 @@ only decides which stages run.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,27 @@ class PrepSettings:
     audio_features: AudioFeatureSettings = field(default_factory=AudioFeatureSettings)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, e.g. a Slurm allocation), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(workers: int | str, jobs: int = 1) -> int:
+    """`--workers`: a number, or "auto" for this job's share of the cores (all of them for one job)."""
+    if workers == "auto":
+        return max(1, available_cores() // max(1, jobs))
+    try:
+        count = int(workers)
+    except (TypeError, ValueError):
+        raise Dr2Error(f"--workers must be a whole number or 'auto' (got {workers!r})") from None
+    if count < 1:
+        raise Dr2Error(f"--workers must be at least 1 (got {count})")
+    return count
+
+
 def select_stages(until: str | None, only: str | None) -> tuple[str, ...]:
     if until and only:
         raise Dr2Error("--until and --only exclude each other; give one of them")
@@ -54,8 +77,12 @@ def prepare_clip(
     device: str = "cpu",
     workers: int = 1,
     overlay: bool = False,
+    on_stage_done: Callable[[str], None] | None = None,
 ) -> Path:
-    """Run the selected stages of `dr2 prep` on one video; returns the clip directory."""
+    """Run the selected stages of `dr2 prep` on one video; returns the clip directory.
+
+    `on_stage_done(stage)` is called after each stage finishes (run or up to date).
+    """
     stages = select_stages(until, only)
     clip_dir = open_workspace(workspace) / (clip or clip_name(video))
     with clip_lock(clip_dir):
@@ -70,6 +97,8 @@ def prepare_clip(
                 run_fit_stage(clip_dir, body, settings.fit, device=device, force=force, overlay=overlay)
             elif stage == "audio_features":
                 run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=device)
+            if on_stage_done is not None:
+                on_stage_done(stage)
     return clip_dir
 
 
