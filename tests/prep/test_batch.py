@@ -88,7 +88,7 @@ def test_two_shards_prepare_the_folder_between_them(corpus, tmp_path):
     second = run_dr2("prep", corpus, "--shard", "2/2", "--until", "media", workspace=workspace, check=True)
     assert clips_in_summary(first.stdout) == ["first"] and clips_in_summary(second.stdout) == ["second"]
     assert sorted(p.name for p in workspace.iterdir() if (p / "clip.json").is_file()) == ["first", "second"]
-    empty = run_dr2("prep", corpus, "--shard", "3/3", "--until", "media", workspace=workspace, check=True)
+    empty = run_dr2("prep", corpus, "--shard", "1/3", "--until", "media", workspace=workspace, check=True)
     assert "no videos" in empty.stdout
 
 
