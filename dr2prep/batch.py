@@ -10,6 +10,7 @@ that video, and the others go on.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import re
 import time
 import traceback
@@ -90,7 +91,7 @@ def _prepare_one(video: Path, workspace: Path, clip: str, options: dict, quiet: 
         prepare_clip(video, workspace, clip=clip, on_stage_done=lambda stage: report.send(("stage", stage)), **options)
     except Dr2Error as error:
         report.send(("error", str(error)))
-    except BaseException as error:  # noqa: BLE001 - any failure of one video must not stop the others
+    except Exception as error:  # noqa: BLE001 - any failure of one video must not stop the others
         log = Path(workspace) / clip / ERROR_LOG
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -105,10 +106,12 @@ def _prepare_one(video: Path, workspace: Path, clip: str, options: dict, quiet: 
 
 @dataclass
 class _Running:
+    """A video being prepared: its process, the pipe its progress comes through, what it reported so far."""
+
     video: Path
     clip: str
     process: multiprocessing.Process
-    pipe: object
+    pipe: multiprocessing.connection.Connection
     started: float
     stages: list[str]
     error: str | None = None
