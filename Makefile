@@ -54,3 +54,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(BLENDER_VENV) node_modules demo-work dr2-work .pytest_cache
+
+# On a CUDA machine (with `make TORCH_SPEC="torch" ...` for PyTorch's CUDA build): the CUDA-marked tests, then fit,
+# training (AMP), synthesis and DeepSpeech-port figures on CUDA beside the CPU. Without CUDA: the CPU rows, exit 0.
+.PHONY: gpu-check
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py

@@ -60,8 +60,8 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
 
 
 @dr2.command()
-@click.argument("video", type=click.Path(path_type=Path))
-@click.option("--clip", help="Clip name in the workspace (default: the video's file name).")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--clip", help="Clip name in the workspace (default: the video's file name); one video only.")
 @click.option("--replace", is_flag=True,
               help="The clip name holds another video's clip: discard that clip and prepare this video under it.")
 @click.option("--until", "until", type=click.Choice(STAGES), help="Run the stages up to and including this one.")
@@ -74,8 +74,12 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
               help="With --keypoints import: folder of OpenPose *_keypoints.json.")
 @click.option("--openpose-models", type=click.Path(path_type=Path),
               help="With --keypoints openpose: OpenPose's models/ folder.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for keypoint detection (same result for any number).")
+@click.option("--workers", default="auto", show_default=True,
+              help="Processes for keypoint detection per video: a number, or auto (the cores, shared among --jobs); "
+                   "same result for any number.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Videos prepared at once when given several videos or a folder.")
+@click.option("--shard", help="K/N: prepare only the K-th of N slices of the sorted videos (for cluster array jobs).")
 @click.option("--overlay", is_flag=True, help="Also write overlay videos (e.g. keypoints/overlay.mp4) to eyeball.")
 @click.option("--audio-features", "feature_kind", type=click.Choice(FEATURE_KINDS),
               help="Audio feature extractor [default: deepspeech when a graph is given, else builtin].")
@@ -83,26 +87,56 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
               help="output_graph.pb of DeepSpeech v0.1.0: gives the paper's audio features [env DR2_DEEPSPEECH_GRAPH].")
 @fit_options
 @click.pass_obj
-def prep(obj: dict, video: Path, clip: str | None, replace: bool, until: str | None, only: str | None, force: bool,
-         keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: int, overlay: bool,
-         feature_kind: str | None, deepspeech_graph: Path | None, smplx_model: str | None, mode: str,
-         focal_length: float, motion_weight: float, window: int, vposer: Path | None) -> None:
-    """Turn VIDEO into training data: frames + audio, 2D keypoints, SMPL-X fit, audio features."""
+def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, until: str | None, only: str | None, force: bool,
+         keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: str, jobs: int,
+         shard: str | None, overlay: bool, feature_kind: str | None, deepspeech_graph: Path | None,
+         smplx_model: str | None, mode: str, focal_length: float, motion_weight: float, window: int,
+         vposer: Path | None) -> None:
+    """Turn each video (or the videos in a FOLDER) into training data: frames + audio, 2D keypoints, SMPL-X fit,
+    audio features. Several videos: each its own clip, a summary table at the end, exit code 1 if any failed."""
     from dr2prep.audio import AudioFeatureSettings, default_kind
     from dr2prep.device import resolve_device
     from dr2prep.keypoints.stage import KeypointSettings
-    from dr2prep.pipeline import PrepSettings, prepare_clip
+    from dr2prep.pipeline import PrepSettings, prepare_clip, resolve_workers, select_stages
 
     keypoints = KeypointSettings(backend=keypoint_backend,
                                  import_dir=str(keypoints_dir or ""),
                                  openpose_models=str(openpose_models or ""))
     audio = AudioFeatureSettings(kind=feature_kind or default_kind(deepspeech_graph),
                                  deepspeech_graph=str(deepspeech_graph) if deepspeech_graph else None)
-    clip_dir = prepare_clip(video, obj["workspace"], clip=clip, until=until, only=only, force=force,
-                            settings=PrepSettings(keypoints=keypoints, audio_features=audio, smplx_model=smplx_model,
-                                                  fit=fit_settings(mode, focal_length, motion_weight, window, vposer)),
-                            device=resolve_device(obj["device"]), workers=workers, overlay=overlay, replace=replace)
-    click.echo(str(clip_dir))
+    settings = PrepSettings(keypoints=keypoints, audio_features=audio, smplx_model=smplx_model,
+                            fit=fit_settings(mode, focal_length, motion_weight, window, vposer))
+    stages = select_stages(until, only)
+    if len(videos) == 1 and not videos[0].is_dir() and shard is None:
+        clip_dir = prepare_clip(videos[0], obj["workspace"], clip=clip, until=until, only=only, force=force,
+                                settings=settings, device=resolve_device(obj["device"]),
+                                workers=resolve_workers(workers), overlay=overlay,
+                                replace=replace)
+        click.echo(str(clip_dir))
+        return
+    prep_many(obj, videos, clip, shard, jobs, stages, until=until, only=only, force=force, settings=settings,
+              device=resolve_device(obj["device"]), workers=resolve_workers(workers, jobs), overlay=overlay,
+              replace=replace)
+
+
+def prep_many(obj: dict, videos: tuple[Path, ...], clip: str | None, shard: str | None, jobs: int,
+              stages: tuple[str, ...], **options) -> None:
+    """`dr2 prep` of several videos (or a folder, or a shard of them): summary table, exit 1 if any failed."""
+    from dr2prep.batch import find_videos, parse_shard, prepare_videos, shard as shard_of, summary_table
+
+    if clip:
+        raise Dr2Error("--clip names one clip, so it needs exactly one video; several videos are named after their files")
+    found = find_videos(list(videos))
+    if shard is not None:
+        k, n = parse_shard(shard)
+        found = shard_of(found, k, n)
+        if not found:
+            click.echo(f"shard {k}/{n} holds no videos (there are fewer videos than shards); nothing to do")
+            return
+    results = prepare_videos(found, obj["workspace"], jobs=jobs, **options)
+    click.echo(summary_table(results, stages))
+    if any(r.error for r in results):
+        sys.exit(1)
 
 
 @dr2.command("fit-smplx")

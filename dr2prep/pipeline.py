@@ -7,6 +7,8 @@ only decides which stages run.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,27 @@ class PrepSettings:
     audio_features: AudioFeatureSettings = field(default_factory=AudioFeatureSettings)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, e.g. a Slurm allocation), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(workers: int | str, jobs: int = 1) -> int:
+    """`--workers`: a number, or "auto" for this job's share of the cores (all of them for one job)."""
+    if workers == "auto":
+        return max(1, available_cores() // max(1, jobs))
+    try:
+        count = int(workers)
+    except (TypeError, ValueError):
+        raise Dr2Error(f"--workers must be a whole number or 'auto' (got {workers!r})") from None
+    if count < 1:
+        raise Dr2Error(f"--workers must be at least 1 (got {count})")
+    return count
+
+
 def select_stages(until: str | None, only: str | None) -> tuple[str, ...]:
     if until and only:
         raise Dr2Error("--until and --only exclude each other; give one of them")
@@ -56,11 +79,13 @@ def prepare_clip(
     workers: int = 1,
     overlay: bool = False,
     replace: bool = False,
+    on_stage_done: Callable[[str], None] | None = None,
 ) -> Path:
     """Run the selected stages of `dr2 prep` on one video; returns the clip directory.
 
     A clip already prepared from another video is refused unless `replace`
-    (which discards it first).
+    (which discards it first). `on_stage_done(stage)` is called after each
+    stage finishes (run or up to date).
     """
     stages = select_stages(until, only)
     name = check_clip_name(clip if clip is not None else clip_name(video))
@@ -83,6 +108,8 @@ def prepare_clip(
                 run_fit_stage(clip_dir, body, settings.fit, device=device, force=force, overlay=overlay)
             elif stage == "audio_features":
                 run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=device)
+            if on_stage_done is not None:
+                on_stage_done(stage)
     return clip_dir
 
 

@@ -115,6 +115,7 @@ def test_gradients_match_finite_differences(bodies):
         assert numeric.item() == pytest.approx(analytic.item(), rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_fast_forward_on_cuda_matches_cpu(bodies):
     pose = random_pose(16, 12, dtype=torch.float32)
