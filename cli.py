@@ -87,8 +87,8 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
               help="output_graph.pb of DeepSpeech v0.1.0: gives the paper's audio features [env DR2_DEEPSPEECH_GRAPH].")
 @fit_options
 @click.pass_obj
-def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, until: str | None, only: str | None, force: bool,
-         keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: str, jobs: int,
+def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, until: str | None, only: str | None,
+         force: bool, keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: str, jobs: int,
          shard: str | None, overlay: bool, feature_kind: str | None, deepspeech_graph: Path | None,
          smplx_model: str | None, mode: str, focal_length: float, motion_weight: float, window: int,
          vposer: Path | None) -> None:
