@@ -60,3 +60,18 @@ def test_all_valid_mask_equals_no_mask_and_weights_scale_their_terms():
     doubled, _ = gesture_losses(pred, face_pred, target, face_target, noise, face_pred, target,
                                 weights=LossWeights(pair_pose=2.0))
     assert torch.isclose(doubled - total, terms["pair_pose"])
+
+
+def test_posture_loss_wants_the_paired_motion_at_the_unpaired_posture():
+    _, target_x, target_y = _sequences()
+    face = torch.zeros(2, 16, 10)
+    carried = target_x + (target_y[:, :1] - target_x[:, :1])  # the same motion, from y's starting posture
+    drifted = carried.clone()
+    drifted[:, 10:] = target_x[:, 10:]  # back to the posture the audio was paired with after m frames
+    _, kept = gesture_losses(target_x, face, target_x, face, carried, face, target_y)
+    _, lost = gesture_losses(target_x, face, target_x, face, drifted, face, target_y)
+    assert kept["unpaired_posture"] < 1e-6
+    assert lost["unpaired_posture"] > 0.1
+    _, without = gesture_losses(target_x, face, target_x, face, drifted, face, target_y,
+                                weights=LossWeights(unpaired_posture=0.0))
+    assert "unpaired_posture" not in without
