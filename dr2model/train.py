@@ -41,7 +41,9 @@ from dr2prep.progress import progress_bar, say
 from dr2prep.stage import read_record
 
 FPS = 30
-PAPER_TRAIN_OPTIONS: dict = {}  # TrainSettings fields that give the paper-exact path where defaults differ
+# TrainSettings fields of the path closest to the paper where dr2's defaults depart from it: the paper's loss
+# formulas are not public, and the unpaired posture loss is dr2's addition (dr2model/losses.py).
+PAPER_TRAIN_OPTIONS: dict = {"loss": LossWeights(unpaired_posture=0.0)}
 
 
 @dataclass(frozen=True)
