@@ -5,7 +5,8 @@ Cuts VIDEO at --split seconds with ffmpeg, runs `dr2 prep` on both parts, trains
 settings (`dr2 train`), synthesises --samples sequences for the second part's speech and one minute of it repeated,
 and prints one table (JSON beside it) with the baselines of the same run: a random stretch of the training part's
 real motion, the mean pose held still, nearest-neighbour audio retrieval from the training part, and the held-out
-fit itself (the ceiling). Metrics: dr2model/holdout.py. Preps and models are cached in --work, so re-runs are fast.
+fit itself (the ceiling). Metrics: dr2model/holdout.py (temporal ones within shots: a jump cut is not motion).
+Preps and models are cached in --work, so re-runs are fast.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_speaker.py ../shared/media/speaker_tips_46s.mp4 --split 34
     ... --variant paper   (also the paper-exact training/synthesis path, as a second model row)
@@ -135,6 +136,12 @@ def main() -> None:
     print("\n".join(lines))
     print(f"real-stretch distance {first['real_stretch_distance_mm']:.1f} mm (diversity target ≥ 30%: "
           f"{0.3 * first['real_stretch_distance_mm']:.1f}); held-out fit jerk {first['fit_jerk']:.1f} m/s³")
+    shots = first["shots"]
+    print(f"shots (temporal metrics within shots, 2 frames either side of a cut out): held-out cuts "
+          f"{len(shots['heldout_cuts'])} ({shots['heldout_steady_frames']} of {first['frames']} frames steady), "
+          f"training cuts {len(shots['train_cuts'])}; real stretches cross {shots['real_stretch_cuts']} cuts; "
+          f"nearest-audio windows inside shots: {'yes' if shots['nearest_audio_inside_shots'] else 'no (too short)'}"
+          f", cuts copied {shots['nearest_audio_cuts']}")
     for name, holdout in report["variants"].items():
         verdict = ", ".join(f"{k} {'ok' if v else 'MISS'}" for k, v in holdout["targets"].items())
         print(f"{args.tag}-{name} targets: {verdict}")

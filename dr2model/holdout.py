@@ -15,6 +15,15 @@ upper body (spine1 .. wrists) taken relative to the pelvis, in mm. On those:
 - diversity: mean per-frame joint distance between samples at the same frame;
 - continuity: the step (mean joint displacement) at the first frame of each
   synthesis window / the other steps, and mean jerk (m/s³).
+
+Shot cuts (jump-cut edits): a cut is a teleport, not motion. Every temporal
+quantity (velocity rows, wrist speed, jerk, BC, seam steps) is taken only
+within the steady part of each shot (dr2prep.shots.steady_segments: the
+cut's frames and TRANSITION_MARGIN either side left out). The held-out fit
+carries its clip's cuts (params.npz `shot_starts`); a real stretch or a
+retrieved window carries the training part's cuts that fall inside it, and
+both are drawn inside one shot where the shots are long enough. Synthesised
+motion and the still pose have no cuts.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from itertools import combinations
 import numpy as np
 
 from dr2model.metrics import beat_consistency
+from dr2prep.shots import steady_segments
 
 FPS = 30
 PELVIS = 0
@@ -70,9 +80,15 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return max(value, 0.0)
 
 
-def velocity_rows(x: np.ndarray) -> np.ndarray:
-    """(T, J, 3) mm -> (T-1, J*3) per-frame velocity, mm/frame."""
-    return np.diff(x, axis=0).reshape(len(x) - 1, -1)
+def segments_of(x: np.ndarray, cuts=()) -> list[tuple[int, int]]:
+    """[start, end) pieces of x whose frame-to-frame steps are motion: the steady part of each shot."""
+    return steady_segments(len(x), np.asarray(cuts, np.int64).reshape(-1))
+
+
+def velocity_rows(x: np.ndarray, cuts=()) -> np.ndarray:
+    """(T, J, 3) mm -> (N, J*3) per-frame velocity, mm/frame, of the steps within shots (N = T-1 without cuts)."""
+    rows = [np.diff(x[a:b], axis=0).reshape(b - a - 1, -1) for a, b in segments_of(x, cuts) if b - a > 1]
+    return np.concatenate(rows) if rows else np.zeros((0, int(np.prod(x.shape[1:]))))
 
 
 def centred_rows(x: np.ndarray) -> np.ndarray:
@@ -82,16 +98,35 @@ def centred_rows(x: np.ndarray) -> np.ndarray:
 
 # --- beats against shifted audio ------------------------------------------------------------------------------
 
-def bc_with_shifts(onsets: np.ndarray, x: np.ndarray, fps: float = FPS, step: float = SHIFT_STEP_S) -> dict:
-    """BC of motion x (T, J, 3) for the true onsets and for every circular shift of them by k·step (k ≥ 1).
+def bc_within_shots(onsets: np.ndarray, x: np.ndarray, fps: float = FPS, cuts=()) -> float:
+    """BC of x (T, J, 3) taken on each shot's steady part alone (its own onsets, on its own clock), weighted by
+    frames; the plain BC without cuts. NaN when no piece has onsets."""
+    onsets = np.asarray(onsets, np.float64)
+    segments = segments_of(x, cuts)
+    if len(segments) == 1 and segments[0] == (0, len(x)):
+        return beat_consistency(onsets, x, fps)
+    values = []
+    for a, b in segments:
+        inside = onsets[(onsets >= a / fps) & (onsets < b / fps)] - a / fps
+        value = beat_consistency(inside, x[a:b], fps) if b - a > 2 else float("nan")
+        if np.isfinite(value):
+            values.append((value, b - a))
+    return float(sum(v * w for v, w in values) / sum(w for _, w in values)) if values else float("nan")
+
+
+def bc_with_shifts(onsets: np.ndarray, x: np.ndarray, fps: float = FPS, step: float = SHIFT_STEP_S,
+                   cuts=()) -> dict:
+    """BC of motion x (T, J, 3) for the true onsets and for every circular shift of them by k·step (k ≥ 1),
+    within shots when x has `cuts` (bc_within_shots).
 
     Returns bc, the shifted scores' mean and std, z = (bc − mean)/std and the
     share of shifts with a score ≥ bc (NaN without onsets or motion beats).
     """
     duration = len(x) / fps
-    bc = beat_consistency(onsets, x, fps)
+    bc = bc_within_shots(onsets, x, fps, cuts)
     shifts = np.arange(step, duration - step / 2, step)
-    scores = np.array([beat_consistency(np.sort((np.asarray(onsets) + s) % duration), x, fps) for s in shifts])
+    scores = np.array([bc_within_shots(np.sort((np.asarray(onsets) + s) % duration), x, fps, cuts)
+                       for s in shifts])
     if not np.isfinite(bc) or len(scores) == 0:
         return {"bc": bc, "bc_shift_mean": float("nan"), "bc_z": float("nan"), "bc_shift_share": float("nan")}
     std = float(scores.std())
@@ -111,10 +146,19 @@ def _nanmean(values) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
-def wrist_speed(x: np.ndarray, fps: float = FPS) -> float:
-    """Mean speed of both wrists, mm/s."""
+def wrist_speed(x: np.ndarray, fps: float = FPS, cuts=()) -> float:
+    """Mean speed of both wrists over the steps within shots, mm/s."""
     wrists = [UPPER.index(j) for j in WRISTS]
-    return float(np.linalg.norm(np.diff(x[:, wrists], axis=0), axis=-1).mean() * fps)
+    rows = velocity_rows(x[:, wrists], cuts).reshape(-1, len(wrists), 3)
+    return float(np.linalg.norm(rows, axis=-1).mean() * fps) if len(rows) else float("nan")
+
+
+def steps_within_shots(x: np.ndarray, cuts=()) -> np.ndarray:
+    """(T-1,) bool: the step into frame t (index t-1) lies within a shot's steady part."""
+    inside = np.zeros(max(len(x) - 1, 0), bool)
+    for a, b in segments_of(x, cuts):
+        inside[a:b - 1] = True
+    return inside
 
 
 def frame_steps(x: np.ndarray) -> np.ndarray:
@@ -122,22 +166,25 @@ def frame_steps(x: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.diff(x, axis=0), axis=-1).mean(axis=1)
 
 
-def mean_jerk(x: np.ndarray, fps: float = FPS) -> float:
-    """Mean magnitude of the third derivative of joint positions, m/s³ (x in mm)."""
-    if len(x) < 4:
+def mean_jerk(x: np.ndarray, fps: float = FPS, cuts=()) -> float:
+    """Mean magnitude of the third derivative of joint positions within shots, m/s³ (x in mm)."""
+    pieces = [np.linalg.norm(np.diff(x[a:b], n=3, axis=0), axis=-1).reshape(-1)
+              for a, b in segments_of(x, cuts) if b - a >= 4]
+    if not pieces:
         return float("nan")
-    return float(np.linalg.norm(np.diff(x, n=3, axis=0), axis=-1).mean() * fps**3 / 1000.0)
+    return float(np.concatenate(pieces).mean() * fps**3 / 1000.0)
 
 
-def seam_ratio(x: np.ndarray, seams) -> dict:
+def seam_ratio(x: np.ndarray, seams, cuts=()) -> dict:
     """Steps at the window joins vs all other steps: mean mm and their ratio.
 
     `seams`: frames, or (first, last) frame ranges (inclusive) where windows
     are blended (a cross-fade); a range counts with its mean step, the step
     of the join as a viewer sees it (a jump spread over a cross-fade moves
-    every blended frame a little more).
+    every blended frame a little more). Steps across a cut of x count as neither.
     """
     steps = frame_steps(x)
+    steady = steps_within_shots(x, cuts)
     at_seam = np.zeros(len(steps), bool)
     seam_steps = []
     for seam in seams:
@@ -145,11 +192,15 @@ def seam_ratio(x: np.ndarray, seams) -> dict:
         first, last = max(int(first), 1), min(int(last), len(x) - 1)
         if first > last:
             continue
+        keep = steady[first - 1:last]
         at_seam[first - 1:last] = True
-        seam_steps.append(steps[first - 1:last].mean())
-    if not seam_steps or at_seam.all():
-        return {"seam_step_mm": float("nan"), "other_step_mm": float(steps.mean()), "seam_ratio": float("nan")}
-    seam, other = float(np.mean(seam_steps)), float(steps[~at_seam].mean())
+        if keep.any():
+            seam_steps.append(steps[first - 1:last][keep].mean())
+    other_steps = steps[~at_seam & steady]
+    if not seam_steps or not len(other_steps):
+        return {"seam_step_mm": float("nan"), "other_step_mm": float(steps[steady].mean()) if steady.any()
+                else float("nan"), "seam_ratio": float("nan")}
+    seam, other = float(np.mean(seam_steps)), float(other_steps.mean())
     return {"seam_step_mm": seam, "other_step_mm": other, "seam_ratio": seam / other if other > 0 else float("nan")}
 
 
@@ -162,23 +213,34 @@ def diversity(samples: list[np.ndarray]) -> float:
     return _nanmean(np.linalg.norm(samples[a][:frames] - samples[b][:frames], axis=-1).mean() for a, b in pairs)
 
 
-def candidate_metrics(samples: list[np.ndarray], truth: np.ndarray, onsets: np.ndarray, fps: float = FPS) -> dict:
-    """Every per-sample metric of N upper-body sequences (T, 13, 3) mm against the held-out fit, averaged."""
+def _cuts_before(cuts, frames: int) -> list[int]:
+    return [int(c) for c in np.asarray(cuts, np.int64).reshape(-1) if 0 < c < frames]
+
+
+def candidate_metrics(samples: list[np.ndarray], truth: np.ndarray, onsets: np.ndarray, fps: float = FPS,
+                      truth_cuts=(), sample_cuts: list | None = None) -> dict:
+    """Every per-sample metric of N upper-body sequences (T, 13, 3) mm against the held-out fit, averaged.
+
+    `truth_cuts` / `sample_cuts` (one list per sample): shot changes (frames) of the fit and of each sample
+    (real footage); temporal metrics skip them (module docstring). Synthesised samples have none.
+    """
     frames = min(len(truth), *(len(s) for s in samples))
     samples, truth = [s[:frames] for s in samples], truth[:frames]
-    truth_velocity, truth_centred = velocity_rows(truth), centred_rows(truth)
+    truth_cuts = _cuts_before(truth_cuts, frames)
+    sample_cuts = [_cuts_before(c, frames) for c in (sample_cuts or [()] * len(samples))]
+    truth_velocity, truth_centred = velocity_rows(truth, truth_cuts), centred_rows(truth)
     truth_mean = truth.mean(axis=0)
-    truth_wrist = wrist_speed(truth, fps)
+    truth_wrist = wrist_speed(truth, fps, truth_cuts)
     rows = []
-    for x in samples:
+    for x, cuts in zip(samples, sample_cuts):
         row = {
-            "fd_velocity": frechet_distance(velocity_rows(x), truth_velocity),
+            "fd_velocity": frechet_distance(velocity_rows(x, cuts), truth_velocity),
             "fd_centred_pose": frechet_distance(centred_rows(x), truth_centred),
             "posture_mm": float(np.linalg.norm(x.mean(axis=0) - truth_mean, axis=-1).mean()),
-            "wrist_speed_ratio": wrist_speed(x, fps) / truth_wrist if truth_wrist > 0 else float("nan"),
-            "jerk": mean_jerk(x, fps),
+            "wrist_speed_ratio": wrist_speed(x, fps, cuts) / truth_wrist if truth_wrist > 0 else float("nan"),
+            "jerk": mean_jerk(x, fps, cuts),
         }
-        row.update(bc_with_shifts(onsets, x, fps))
+        row.update(bc_with_shifts(onsets, x, fps, cuts=cuts))
         rows.append(row)
     out = {key: _nanmean(r[key] for r in rows) for key in rows[0]}
     out["samples"] = len(samples)
@@ -189,10 +251,38 @@ def candidate_metrics(samples: list[np.ndarray], truth: np.ndarray, onsets: np.n
 
 # --- baselines ------------------------------------------------------------------------------------------------
 
-def random_stretches(frames_total: int, length: int, count: int, seed: int) -> list[int]:
-    """Start frames of `count` random stretches of `length` frames in a sequence of `frames_total` frames."""
+def random_stretches(frames_total: int, length: int, count: int, seed: int, cuts=()) -> list[int]:
+    """Start frames of `count` random stretches of `length` frames in a sequence of `frames_total` frames.
+
+    With shot changes at `cuts`, each stretch lies inside one shot where a shot is long enough; otherwise the
+    stretches are drawn among those crossing the fewest cuts (the longest pieces), and carry those cuts.
+    """
     rng = np.random.default_rng(seed)
-    return [int(s) for s in rng.integers(0, frames_total - length + 1, count)]
+    cuts = np.asarray(cuts, np.int64).reshape(-1)
+    if not len(cuts):
+        return [int(s) for s in rng.integers(0, frames_total - length + 1, count)]
+    starts = np.arange(0, frames_total - length + 1)
+    crossed = np.array([np.count_nonzero((cuts > s) & (cuts < s + length)) for s in starts])
+    fewest = starts[crossed == crossed.min()]
+    return [int(s) for s in rng.choice(fewest, count)]
+
+
+def cuts_inside(cuts, start: int, length: int) -> list[int]:
+    """The cuts of a sequence that fall inside [start, start + length), relative to start."""
+    return [int(c) - start for c in np.asarray(cuts, np.int64).reshape(-1) if start < c < start + length]
+
+
+def windows_inside_shots(frames: int, window: int, cuts, count: int) -> np.ndarray | None:
+    """Window starts that lie inside one shot, when they offer `count` windows at least a window apart
+    (what nearest_audio_windows needs); None when the shots are too short for that."""
+    cuts = np.asarray(cuts, np.int64).reshape(-1)
+    starts = np.arange(0, frames - window + 1)
+    inside = starts[[not np.any((cuts > s) & (cuts < s + window)) for s in starts]]
+    spaced = []
+    for s in inside:
+        if not spaced or s - spaced[-1] >= window:
+            spaced.append(int(s))
+    return inside if len(spaced) >= count else None
 
 
 def real_stretch_distance(train: np.ndarray, length: int, pairs: int = 20, seed: int = 0) -> float:
@@ -207,10 +297,11 @@ def real_stretch_distance(train: np.ndarray, length: int, pairs: int = 20, seed:
 
 
 def nearest_audio_windows(train_audio: np.ndarray, query_audio: np.ndarray, window: int, stride: int,
-                          count: int) -> list[list[int]]:
+                          count: int, allowed: np.ndarray | None = None) -> list[list[int]]:
     """Nearest-neighbour audio retrieval: for each query window (every `stride` frames), the training window
-    starts of the `count` nearest audio windows (L2 on the feature sequence). Returns count lists of starts."""
-    starts = np.arange(0, len(train_audio) - window + 1)
+    starts of the `count` nearest audio windows (L2 on the feature sequence). Returns count lists of starts.
+    `allowed`: the training window starts to choose from (e.g. windows_inside_shots); default all."""
+    starts = np.arange(0, len(train_audio) - window + 1) if allowed is None else np.asarray(allowed)
     bank = np.stack([train_audio[s:s + window].reshape(-1) for s in starts])
     query_starts = window_starts(len(query_audio), window, stride)
     chosen = [[] for _ in range(count)]
@@ -248,6 +339,17 @@ def assemble_windows(train: np.ndarray, query_starts: np.ndarray, train_starts: 
         length = min(window, frames - q)
         out[q:q + length] = train[s:s + length]
     return out
+
+
+def assembled_cuts(query_starts: np.ndarray, train_starts: list[int], frames: int, window: int, cuts) -> list[int]:
+    """Frames of an assemble_windows result where a training cut lies between consecutive copied frames
+    (window joins are the method's own seams, not cuts)."""
+    source = np.empty(frames, np.int64)
+    for q, s in zip(query_starts, train_starts):
+        length = min(window, frames - q)
+        source[q:q + length] = np.arange(s, s + length)
+    cut_set = set(int(c) for c in np.asarray(cuts, np.int64).reshape(-1))
+    return [t for t in range(1, frames) if source[t] == source[t - 1] + 1 and int(source[t]) in cut_set]
 
 
 # --- targets --------------------------------------------------------------------------------------------------
@@ -315,6 +417,8 @@ def evaluate_holdout(model_dir, train_clip, heldout_clip, body, samples: int = 3
     speech = load_audio(heldout_clip / "audio.wav")
     frames = min(len(truth), int(len(speech) / SAMPLE_RATE * FPS))
     truth = truth[:frames]
+    heldout_cuts = _cuts_before(heldout_params.get("shot_starts", ()), frames)
+    train_cuts = _cuts_before(train_params.get("shot_starts", ()), len(train_joints))
     onsets = audio_onsets(speech[:int(frames / FPS * SAMPLE_RATE)], SAMPLE_RATE)
     timings["reference_joints_s"] = time.perf_counter() - clock
 
@@ -345,37 +449,53 @@ def evaluate_holdout(model_dir, train_clip, heldout_clip, body, samples: int = 3
     rows.append(model_row)
 
     clock = time.perf_counter()
-    starts = random_stretches(len(train_joints), frames, samples, seed)
+    starts = random_stretches(len(train_joints), frames, samples, seed, train_cuts)
+    stretch_cuts = [cuts_inside(train_cuts, s, frames) for s in starts]
     rows.append({"candidate": "real stretch (training part)",
-                 **candidate_metrics([train_joints[s:s + frames] for s in starts], truth, onsets)})
+                 **candidate_metrics([train_joints[s:s + frames] for s in starts], truth, onsets, FPS,
+                                     heldout_cuts, stretch_cuts)})
     still = np.repeat(train_joints.mean(axis=0, keepdims=True), frames, axis=0)
-    rows.append({"candidate": "mean pose held still", **candidate_metrics([still] * samples, truth, onsets)})
+    rows.append({"candidate": "mean pose held still",
+                 **candidate_metrics([still] * samples, truth, onsets, FPS, heldout_cuts)})
     train_audio = np.load(train_clip / "audio_features" / f"{kind}.npy")
     heldout_audio = np.load(heldout_clip / "audio_features" / f"{kind}.npy")
     mean, std = train_audio.mean(axis=0), train_audio.std(axis=0) + 1e-6
     train_audio, heldout_audio = (train_audio - mean) / std, (heldout_audio - mean) / std
     count = min(len(train_audio), len(train_joints))
     window = min(128, count)
+    allowed = windows_inside_shots(count, window, train_cuts, samples) if train_cuts else None
     query = window_starts(frames, window, window - 1)
-    retrieved = nearest_audio_windows(train_audio[:count], heldout_audio[:frames], window, window - 1, samples)
+    retrieved = nearest_audio_windows(train_audio[:count], heldout_audio[:frames], window, window - 1, samples,
+                                      allowed)
     nn_samples = [assemble_windows(train_joints, query, r, frames, window) for r in retrieved]
-    nn_row = {"candidate": "nearest audio (training part)", **candidate_metrics(nn_samples, truth, onsets)}
+    nn_cuts = [assembled_cuts(query, r, frames, window, train_cuts) for r in retrieved]
+    nn_row = {"candidate": "nearest audio (training part)",
+              **candidate_metrics(nn_samples, truth, onsets, FPS, heldout_cuts, nn_cuts)}
     long_audio = np.resize(heldout_audio[:frames], (long_frames, heldout_audio.shape[1]))
     long_query = window_starts(long_frames, window, window - 1)
-    long_retrieved = nearest_audio_windows(train_audio[:count], long_audio, window, window - 1, samples)
-    long_nn = [assemble_windows(train_joints, long_query, r, long_frames, window) for r in long_retrieved]
-    nn_long = [{**seam_ratio(x, long_query[1:]), "jerk": mean_jerk(x)} for x in long_nn]
+    long_retrieved = nearest_audio_windows(train_audio[:count], long_audio, window, window - 1, samples, allowed)
+    nn_long = []
+    for r in long_retrieved:
+        x = assemble_windows(train_joints, long_query, r, long_frames, window)
+        cuts = assembled_cuts(long_query, r, long_frames, window, train_cuts)
+        nn_long.append({**seam_ratio(x, long_query[1:], cuts), "jerk": mean_jerk(x, FPS, cuts)})
     nn_row.update({f"long_{key}": _nanmean(r[key] for r in nn_long) for key in nn_long[0]})
     rows.append(nn_row)
-    fit_row = {"candidate": "held-out fit (ceiling)", **candidate_metrics([truth], truth, onsets)}
-    fit_row["long_jerk"] = mean_jerk(truth)
+    fit_row = {"candidate": "held-out fit (ceiling)",
+               **candidate_metrics([truth], truth, onsets, FPS, heldout_cuts, [heldout_cuts])}
+    fit_row["long_jerk"] = mean_jerk(truth, FPS, heldout_cuts)
     rows.append(fit_row)
     timings["baselines_s"] = time.perf_counter() - clock
 
     real_distance = real_stretch_distance(train_joints, frames, seed=seed)
     report = {
         "frames": frames, "seconds": frames / FPS, "samples": samples, "long_seconds": long_seconds,
-        "real_stretch_distance_mm": real_distance, "fit_jerk": mean_jerk(truth),
+        "real_stretch_distance_mm": real_distance, "fit_jerk": mean_jerk(truth, FPS, heldout_cuts),
+        "shots": {"heldout_cuts": heldout_cuts, "train_cuts": train_cuts,
+                  "heldout_steady_frames": int(sum(b - a for a, b in steady_segments(frames, heldout_cuts))),
+                  "real_stretch_cuts": [len(c) for c in stretch_cuts],
+                  "nearest_audio_inside_shots": allowed is not None or not train_cuts,
+                  "nearest_audio_cuts": [len(c) for c in nn_cuts]},
         "model": {"path": str(model_dir), "step": model.config.get("step"),
                   "settings": model.config.get("settings"), "synth_options": synth_options},
         "rows": rows,

@@ -54,6 +54,67 @@ def test_diversity_wrist_speed_and_jerk():
     assert holdout.mean_jerk(swinging(300, freq=2.0)) > 4 * holdout.mean_jerk(swinging(300))
 
 
+def teleported(x: np.ndarray, cut: int, jump: float = 400.0) -> np.ndarray:
+    """x with every frame from `cut` on moved by `jump` mm: a jump cut's teleport."""
+    out = x.copy()
+    out[cut:] += jump
+    return out
+
+
+def test_a_cuts_teleport_leaks_into_no_temporal_metric():
+    truth, sample = swinging(300, freq=0.7), swinging(300, freq=0.9, phase=1.0)
+    onsets = np.sort(np.random.default_rng(2).uniform(0.3, 9.7, 15))
+    jumped = teleported(truth, 150)
+    # the fit's own figures: a cut's step is left out, so they match the same motion without the jump
+    assert holdout.wrist_speed(jumped, cuts=[150]) == pytest.approx(holdout.wrist_speed(truth, cuts=[150]))
+    assert holdout.wrist_speed(jumped, cuts=[150]) == pytest.approx(holdout.wrist_speed(truth), rel=0.02)
+    assert holdout.wrist_speed(jumped) > 1.2 * holdout.wrist_speed(truth)  # what the cut did before
+    assert holdout.mean_jerk(jumped, cuts=[150]) == pytest.approx(holdout.mean_jerk(truth), rel=0.05)
+    assert holdout.mean_jerk(jumped) > 2 * holdout.mean_jerk(truth)
+    assert len(holdout.velocity_rows(jumped, [150])) == 299 - 5  # steps into frames 148..152 (2 frames each side) out
+    # a model sample against a fit with a cut: every temporal figure as without the teleport
+    clean = holdout.candidate_metrics([sample], truth, onsets, truth_cuts=[150])
+    cut = holdout.candidate_metrics([sample], jumped, onsets, truth_cuts=[150])
+    leaked = holdout.candidate_metrics([sample], jumped, onsets)
+    for key in ("fd_velocity", "wrist_speed_ratio", "jerk", "bc", "bc_z", "bc_shift_share"):
+        assert cut[key] == pytest.approx(clean[key], nan_ok=True), key
+    assert leaked["wrist_speed_ratio"] < 0.85 * cut["wrist_speed_ratio"]
+    assert leaked["fd_velocity"] > cut["fd_velocity"]
+    # a real stretch with a cut inside (the sample's own cut) against a fit without
+    own = holdout.candidate_metrics([teleported(sample, 100)], truth, onsets, sample_cuts=[[100]])
+    plain = holdout.candidate_metrics([sample], truth, onsets, sample_cuts=[[100]])
+    for key in ("fd_velocity", "wrist_speed_ratio", "jerk", "bc", "bc_shift_share"):
+        assert own[key] == pytest.approx(plain[key], nan_ok=True), key
+    assert holdout.candidate_metrics([teleported(sample, 100)], truth, onsets)["jerk"] > 2 * plain["jerk"]
+
+
+def test_seam_steps_leave_a_cut_out():
+    x = swinging(300)
+    with_cut = holdout.seam_ratio(teleported(x, 200), [128], cuts=[200])
+    assert with_cut == pytest.approx(holdout.seam_ratio(x, [128], cuts=[200]))
+    assert with_cut["other_step_mm"] == pytest.approx(holdout.seam_ratio(x, [128])["other_step_mm"], rel=0.02)
+    assert holdout.seam_ratio(teleported(x, 200), [128])["other_step_mm"] > 1.1 * with_cut["other_step_mm"]
+
+
+def test_real_stretches_and_retrieved_windows_lie_inside_shots():
+    starts = holdout.random_stretches(400, 100, 20, seed=0, cuts=[50, 300])
+    assert all(50 <= s <= 200 for s in starts)  # the only shot of 100 frames or more
+    every_60 = list(range(60, 400, 60))  # no shot is long enough: the stretches cross the fewest cuts (one)
+    for s in holdout.random_stretches(400, 100, 20, seed=1, cuts=every_60):
+        assert len(holdout.cuts_inside(every_60, s, 100)) == 1
+    assert holdout.cuts_inside([50, 300], 40, 100) == [10]
+    assert holdout.random_stretches(400, 100, 3, seed=5) == holdout.random_stretches(400, 100, 3, seed=5, cuts=[])
+    allowed = holdout.windows_inside_shots(400, 128, [200], 2)
+    assert set(allowed) == set(range(0, 73)) | set(range(200, 273))
+    assert holdout.windows_inside_shots(400, 128, [200], 3) is None  # two windows a window apart, not three
+    rng = np.random.default_rng(0)
+    picked = holdout.nearest_audio_windows(rng.standard_normal((400, 4)), rng.standard_normal((256, 4)), 128, 127,
+                                           2, allowed)
+    assert all(s in set(allowed) for starts in picked for s in starts)
+    # a copied training cut is a cut of the assembled sequence; a window join is a seam, not a cut
+    assert holdout.assembled_cuts(np.array([0, 127]), [150, 0], 200, 128, [200]) == [50]
+
+
 def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
     from dr2model.train import TrainSettings, train_model
     from dr2prep.bodymodel import load_body_model
@@ -64,6 +125,10 @@ def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
     model_dir = tmp_path / "model"
     train_model([train_clip], model_dir, TrainSettings(batch_size=2, window_stride=16, max_steps=5,
                                                        checkpoint_every=1000))
+    for clip, cuts in ((train_clip, [100, 200]), (heldout_clip, [90])):  # shot changes, as dr2 prep records them
+        path = clip / "smplx" / "params.npz"
+        params = dict(np.load(path))
+        np.savez(path, **params, shot_starts=np.asarray(cuts, np.int32))
     timings = {}
     report = holdout.evaluate_holdout(model_dir, train_clip, heldout_clip, load_body_model("open"), samples=3,
                                       long_seconds=10.0, work_dir=tmp_path / "speech", timings=timings)
@@ -81,3 +146,9 @@ def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
     assert set(report["targets"]) >= {"diversity>=30%real", "seam<=1.5", "shift_share<=0.10"}
     assert set(timings) == {"reference_joints_s", "synth_heldout_s", "synth_long_s", "baselines_s"}
     assert holdout.format_table(report)[0].startswith("candidate")
+    shots = report["shots"]
+    assert shots["heldout_cuts"] == [90] and shots["train_cuts"] == [100, 200]
+    assert shots["heldout_steady_frames"] == 180 - 4
+    assert shots["real_stretch_cuts"] == [1, 1, 1]  # 180 frames of 300 cut at 100 and 200: one cut at least
+    fit = rows["held-out fit (ceiling)"]
+    assert fit["long_jerk"] == report["fit_jerk"] and fit["wrist_speed_ratio"] == pytest.approx(1)
