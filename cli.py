@@ -88,8 +88,8 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
 @fit_options
 @click.pass_obj
 def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, until: str | None, only: str | None,
-         force: bool, keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: str, jobs: int,
-         shard: str | None, overlay: bool, feature_kind: str | None, deepspeech_graph: Path | None,
+         force: bool, keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: str,
+         jobs: int, shard: str | None, overlay: bool, feature_kind: str | None, deepspeech_graph: Path | None,
          smplx_model: str | None, mode: str, focal_length: float, motion_weight: float, window: int,
          vposer: Path | None) -> None:
     """Turn each video (or the videos in a FOLDER) into training data: frames + audio, 2D keypoints, SMPL-X fit,
