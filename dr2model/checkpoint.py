@@ -187,13 +187,16 @@ class InterruptAtStepBoundary:
     and counters; saving then would resume to another model than an
     uninterrupted run. The loop checks `requested` after each step, saves and
     stops. A second Ctrl-C stops at once (nothing is saved beyond the last
-    checkpoint). Outside the main thread signals cannot be caught: no effect.
+    checkpoint). Outside the main thread signals cannot be caught, and a
+    process started with Ctrl-C ignored (nohup, `&` in a script) keeps
+    ignoring it: no effect.
     """
 
     def __init__(self):
         self.requested = False
         self._previous = None
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
             self._previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum, frame) -> None:

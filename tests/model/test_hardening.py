@@ -53,7 +53,25 @@ def test_ctrl_c_mid_step_resumes_to_the_uninterrupted_model(tmp_path, monkeypatc
     clip = learnable_clip(180)
     settings = TrainSettings(**{**TINY.__dict__, "max_steps": 6})
     train_model([clip], tmp_path / "straight", settings)
+    # Python's own Ctrl-C handler, as in a terminal (a script's background job starts with SIGINT ignored)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_and_resume(clip, settings, tmp_path, monkeypatch)
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
+
+def test_an_ignored_ctrl_c_stays_ignored_during_training(tmp_path):
+    outer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = train_model([learnable_clip(180)], tmp_path / "m", TrainSettings(**{**TINY.__dict__, "max_steps": 1}))
+        assert result.steps == 1
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+def _interrupt_and_resume(clip, settings, tmp_path, monkeypatch):
     real_losses, calls = train_module.gesture_losses, []
 
     def interrupted_losses(*args, **kwargs):
