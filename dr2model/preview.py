@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from dr2model.normals import vertex_normals
 from dr2model.render import BACKGROUND, MESH_COLOR, render_mesh
 from dr2prep.errors import Dr2Error
 from dr2prep.ffmpeg_tools import write_video
@@ -159,16 +160,6 @@ class PyrenderRenderer:
             self.renderer.delete()
         except Exception:  # the display may already be gone; nothing is left to free
             pass
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit normals: area-weighted sums of the adjacent faces' normals."""
-    triangles = vertices[faces]
-    face_normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
-    normals = np.zeros_like(vertices)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_normals)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
 def make_renderer(kind: str = "auto", size: tuple[int, int] = PREVIEW_SIZE):

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from dr2model.export.motion import Motion, rest_geometry
+from dr2model.normals import vertex_normals
 
 MAX_INFLUENCES = 4  # glTF's JOINTS_0 / WEIGHTS_0 hold four per vertex
 FLOAT, UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5121, 5123, 5125
@@ -42,19 +43,14 @@ def body_mesh(body, betas: np.ndarray) -> dict[str, np.ndarray]:
     top = np.take_along_axis(weights, strongest, axis=1)
     top /= top.sum(axis=1, keepdims=True)
     joints = np.where(top > 0, strongest, 0)  # slots without weight point at joint 0, as validators expect
-    return {"positions": positions, "normals": vertex_normals(positions, faces), "faces": faces,
+    return {"positions": positions, "normals": unit_vertex_normals(positions, faces), "faces": faces,
             "joints": joints, "weights": top}
 
 
-def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit area-weighted vertex normals (+y where a vertex has no area)."""
-    corners = positions[faces]
-    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = np.zeros_like(positions)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], face_normals)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return np.where(length > 1e-12, normals / np.maximum(length, 1e-12), np.array([0.0, 1.0, 0.0]))
+def unit_vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) area-weighted vertex normals, +y where a vertex has no area (glTF wants every normal of unit length)."""
+    normals = vertex_normals(positions, faces)
+    return np.where(np.linalg.norm(normals, axis=1, keepdims=True) > 0.5, normals, np.array([0.0, 1.0, 0.0]))
 
 
 def continuous_quaternions(rotvecs: np.ndarray) -> np.ndarray:
