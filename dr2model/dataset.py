@@ -193,14 +193,15 @@ class GestureWindows:
         self.audio = torch.from_numpy(np.concatenate([c.audio for c in clips]))
         offsets = np.cumsum([0] + [len(c) for c in clips])
         ranges = [(o + a, o + b) for o, s in zip(offsets, shots) for a, b in s]
-        # Global start frames of every possible window (state bank) and of the paired windows; a window of a
-        # shot as long as a window or longer is whole, one of a shorter shot starts where enough frames remain.
+        # Frames a window must have in its shot: a shot as long as a window or longer gives whole windows only,
+        # a shorter one windows that start where at least `min_shot` frames remain.
+        needed = [window if b - a >= window else min_shot for a, b in ranges]
+        # Global start frames of every possible window (state bank) and of the paired windows.
         self.bank_starts = torch.from_numpy(np.concatenate([
-            np.arange(a, b - min(window, b - a) + 1 if b - a >= window else b - min_shot + 1) for a, b in ranges
+            np.arange(a, b - n + 1) for (a, b), n in zip(ranges, needed)
         ]))
         self.paired_starts = torch.from_numpy(np.concatenate([
-            _strided_starts(a, b - a, min(window, b - a) if b - a >= window else min_shot, stride)
-            for a, b in ranges
+            _strided_starts(a, b - a, n, stride) for (a, b), n in zip(ranges, needed)
         ]))
         # The end of the shot each frame belongs to: windows are padded and masked from there on.
         self.shot_end = torch.zeros(len(self.pose), dtype=torch.long)
