@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from dr2prep.audio.extractor import FEATURE_KINDS
-from dr2prep.device import DEVICE_CHOICES
+from dr2common.device import DEVICE_CHOICES
 from dr2prep.fitting.fit import MODES as FIT_MODES
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import set_quiet
+from dr2common.errors import Dr2Error
+from dr2common.progress import set_quiet
 from dr2prep.keypoints.stage import BACKENDS as KEYPOINT_BACKENDS
 from dr2prep.pipeline import STAGES
 from dr2prep.workspace import DEFAULT_WORKSPACE
@@ -95,7 +95,7 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
     """Turn each video (or the videos in a FOLDER) into training data: frames + audio, 2D keypoints, SMPL-X fit,
     audio features. Several videos: each its own clip, a summary table at the end, exit code 1 if any failed."""
     from dr2prep.audio import AudioFeatureSettings, default_kind
-    from dr2prep.device import resolve_device
+    from dr2common.device import resolve_device
     from dr2prep.keypoints.stage import KeypointSettings
     from dr2prep.pipeline import PrepSettings, prepare_clip, resolve_workers, select_stages
 
@@ -148,7 +148,7 @@ def prep_many(obj: dict, videos: tuple[Path, ...], clip: str | None, shard: str 
 def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_length: float, motion_weight: float,
               window: int, vposer: Path | None, overlay: bool, force: bool) -> None:
     """Re-run only the SMPL-X fit of CLIP (a clip directory, or a clip name in the workspace)."""
-    from dr2prep.device import resolve_device
+    from dr2common.device import resolve_device
     from dr2prep.pipeline import fit_clip
     from dr2prep.workspace import clip_dir_of
 
@@ -182,7 +182,7 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
     """Train the audio2gestures network on prepared clips."""
     from dr2model.losses import LossWeights
     from dr2model.train import TrainSettings, train_model
-    from dr2prep.device import resolve_device
+    from dr2common.device import resolve_device
     from dr2prep.workspace import check_clip_path
 
     clips = tuple(check_clip_path(c) for c in clips)
@@ -228,7 +228,7 @@ def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_sa
           view_page: bool = False) -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
     from dr2model.synthesis import synthesize
-    from dr2prep.device import resolve_device
+    from dr2common.device import resolve_device
 
     options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise)) if v is not None}
     outputs = synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples, seed=seed,
@@ -265,7 +265,7 @@ def eval_command(obj: dict, model_dir: Path | None, clips: tuple[Path, ...], aud
                  seed: int, json_path: Path | None, smplx_model: str | None, deepspeech_graph: Path | None) -> None:
     """Beat consistency, diversity, FGD, jitter and L1 of synthesised gestures; fit quality of clips."""
     from dr2model.evaluate import EvalSettings, evaluate, format_report
-    from dr2prep.device import resolve_device
+    from dr2common.device import resolve_device
     from dr2prep.workspace import check_clip_path
 
     clips = tuple(check_clip_path(c) for c in clips)
@@ -313,7 +313,7 @@ def view(results: tuple[Path, ...], audio: Path | None, out: Path | None, smplx_
 def demo(obj: dict) -> None:
     """Run the chain on an input the demo generates itself (what `make demo` runs)."""
     from dr2model.demo import run_demo
-    from dr2prep.device import resolve_device
+    from dr2common.device import resolve_device
 
     click.echo(str(run_demo(obj["workspace"], device=resolve_device(obj["device"]))))
 

@@ -27,7 +27,7 @@ from dr2prep.fitting import metrics
 from dr2prep.fitting.fit import FitSettings, clip_objective, fit_reference_frames, fit_sequence
 from dr2prep.fitting.objective import reprojection_error_px
 from dr2prep.fitting.synthetic import make_clip
-from dr2prep.progress import set_quiet
+from dr2common.progress import set_quiet
 
 GOAL_FPS = 30.0
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.ffmpeg_tools import ffmpeg_exe
 from dr2prep.keypoints.mediapipe_backend import (
     MediaPipeOptions,
     _FaceTask,
@@ -29,7 +29,7 @@ from dr2prep.keypoints.mediapipe_backend import (
 )
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, prepare_media
-from dr2prep.progress import set_quiet
+from dr2common.progress import set_quiet
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "media" / "oliver_talkshow_7s.mp4"
 GOAL_FPS = 30.0

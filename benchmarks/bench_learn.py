@@ -42,10 +42,10 @@ from dr2model.losses import LossWeights
 from dr2model.metrics import audio_onsets, beat_consistency, mean_l1
 from dr2model.network import WINDOW
 from dr2model.train import TrainSettings, train_model
-from dr2prep.progress import set_quiet
+from dr2common.progress import set_quiet
+from dr2common.rates import FPS
 
 SR = 16000
-FPS = 30
 POSE_DIM = 59
 FACE_DIM = 10
 POSTURES = 4

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.ffmpeg_tools import ffmpeg_exe
 from dr2prep.media import MediaSettings, prepare_media
-from dr2prep.progress import set_quiet
+from dr2common.progress import set_quiet
 
 
 def make_720p_clip(path: Path, seconds: float) -> Path:

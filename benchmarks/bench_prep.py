@@ -29,7 +29,7 @@ def measure(video: Path, workspace: Path, workers: int) -> None:
     """The child: run every stage of `dr2 prep` and print per-stage seconds as JSON."""
     sys.path.insert(0, str(ROOT))
     from dr2prep.pipeline import PrepSettings, prepare_clip
-    from dr2prep.progress import set_quiet
+    from dr2common.progress import set_quiet
 
     set_quiet(True)
     seconds: dict[str, float] = {}
@@ -89,7 +89,7 @@ def run_config(video: Path, workers: int) -> dict:
 
 
 def looped(video: Path, loops: int, folder: Path) -> Path:
-    from dr2prep.ffmpeg_tools import ffmpeg_exe
+    from dr2common.ffmpeg_tools import ffmpeg_exe
 
     out = folder / f"{video.stem}_x{loops}{video.suffix}"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", str(loops - 1), "-i", str(video),

@@ -31,7 +31,7 @@ DEFAULT_WORK = Path("/tmp/bench_speaker")
 
 def cut(video: Path, start: float, duration: float | None, out: Path) -> None:
     """Cut [start, start + duration) of `video` into `out` (re-encoded, so the cut is frame-exact)."""
-    from dr2prep.ffmpeg_tools import ffmpeg_exe
+    from dr2common.ffmpeg_tools import ffmpeg_exe
 
     if out.is_file():
         return
@@ -84,7 +84,7 @@ def main() -> None:
     from dr2model.holdout import evaluate_holdout, format_table
     from dr2model.train import TrainSettings, train_model
     from dr2prep.bodymodel import load_body_model
-    from dr2prep.progress import set_quiet
+    from dr2common.progress import set_quiet
 
     set_quiet(True)
     work = args.work / f"{args.video.stem}_split{args.split:g}"

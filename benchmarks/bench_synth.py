@@ -41,9 +41,8 @@ from dr2model.synthesis import (  # noqa: E402
 from dr2model.train import TrainSettings, train_model  # noqa: E402
 from dr2prep.audio.extractor import frame_features, make_extractor  # noqa: E402
 from dr2prep.audio.reading import load_audio  # noqa: E402
-from dr2prep.progress import set_quiet  # noqa: E402
-
-FPS = 30
+from dr2common.progress import set_quiet  # noqa: E402
+from dr2common.rates import FPS
 
 
 def speech(path: Path, seconds: float, seed: int) -> Path:

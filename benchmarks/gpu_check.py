@@ -28,9 +28,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dr2prep.progress import set_quiet  # noqa: E402
+from dr2common.progress import set_quiet  # noqa: E402
+from dr2common.rates import FPS
 
-FPS = 30
 TRAIN_SECONDS = 120.0  # the paper's ~2 minutes of footage
 GOALS = {  # on one CUDA GPU
     "fit": ("frames/s", ">=", 1000.0),

@@ -282,7 +282,7 @@ def case_rotation():
     work.mkdir()
     plain = build_video(work / "plain.mp4", 1.0, 30, (160, 96))
     rotated = work / "phone.mp4"
-    from dr2prep.ffmpeg_tools import ffmpeg_exe
+    from dr2common.ffmpeg_tools import ffmpeg_exe
 
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i", str(plain), "-c", "copy",
                     str(rotated)], check=True)
@@ -311,7 +311,7 @@ def case_smaller(model_dir):
     r = dr2("prep", bad, workspace=work / "ws")
     row("8 `prep` of a non-video", r, f"left in ws: {[str(p.relative_to(work / 'ws')) for p in (work / 'ws').rglob('*')]}")
     from dr2model.demo_input import make_demo_speech
-    from dr2prep.ffmpeg_tools import ffmpeg_exe
+    from dr2common.ffmpeg_tools import ffmpeg_exe
 
     wav_a = make_demo_speech(work / "a.wav", 1.0, 5)
     wav_b = make_demo_speech(work / "b.wav", 1.3, 6)
@@ -329,7 +329,7 @@ def main():
     if SCRATCH.exists():
         shutil.rmtree(SCRATCH)
     SCRATCH.mkdir(parents=True)
-    from dr2prep.progress import set_quiet
+    from dr2common.progress import set_quiet
     from tests.model.tiny_model import tiny_model
 
     set_quiet(True)

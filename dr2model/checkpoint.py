@@ -27,9 +27,9 @@ from safetensors.torch import load_file, save_file
 
 from dr2model.codecs import Codecs
 from dr2model.network import Audio2Gestures, NetworkConfig
-from dr2prep.errors import Dr2Error
-from dr2prep.locking import directory_lock
-from dr2prep.stage import write_json_atomic
+from dr2common.errors import Dr2Error
+from dr2common.locking import directory_lock
+from dr2common.atomic import write_json_atomic
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 BODY_POSE_DIM = 63  # 21 body joints × axis-angle
 HAND_POSE_DIM = 45  # 15 hand joints × axis-angle

@@ -16,9 +16,10 @@ import torch
 
 from dr2model.codecs import PARAM_KEYS, ClipIdentity, Codecs
 from dr2model.network import WINDOW
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.shots import shot_ranges
 from dr2prep.stage import require_record
+from dr2common.rates import FPS
 
 PARAMS_PATH = "smplx/params.npz"
 FEATURES_DIR = "audio_features"
@@ -41,13 +42,11 @@ class ClipArrays:
         return len(self.pose)
 
 
-def load_params(path: Path) -> dict[str, np.ndarray]:
+def load_training_params(path: Path) -> dict[str, np.ndarray]:
     """<clip>/smplx/params.npz as a dict, checked for the keys and shapes training needs."""
-    from dr2prep.safe_npz import read_npz
+    from dr2prep.fitting.params_file import load_params
 
-    # also holds non-float entries (model_kind, detected)
-    params = read_npz(path, "SMPL-X parameters", "re-run `dr2 fit-smplx --force` on the clip")
-    return check_params(params, str(path))
+    return check_params(load_params(path), str(path))
 
 
 def check_params(params: dict, where: str = "params") -> dict[str, np.ndarray]:
@@ -93,7 +92,7 @@ def clip_arrays_from_params(params_npz, features_npy, codecs: Codecs, name: str 
     """
     if isinstance(params_npz, (str, Path)):
         name = name or Path(params_npz).parent.parent.name
-        params = load_params(Path(params_npz))
+        params = load_training_params(Path(params_npz))
     else:
         params = check_params(dict(params_npz), name or "params")
     features = np.load(features_npy, allow_pickle=False) if isinstance(features_npy, (str, Path)) else features_npy
@@ -140,7 +139,7 @@ def read_clip_inputs(clip_dir: Path, feature_kind: str | None = None) -> ClipInp
         features = np.load(clip_dir / FEATURES_DIR / f"{feature_kind}.npy", allow_pickle=False)
     except (OSError, ValueError) as error:
         raise Dr2Error(f"cannot read audio features of clip {clip_dir.name} ({error}); re-run `dr2 prep`") from None
-    params = load_params(clip_dir / PARAMS_PATH)
+    params = load_training_params(clip_dir / PARAMS_PATH)
     return ClipInputs(clip_dir.name, params, np.asarray(features, np.float32), feature_kind)
 
 
@@ -176,7 +175,7 @@ class GestureWindows:
         short = [c.name for c in clips if len(c) < window]
         if short:
             raise Dr2Error(
-                f"clip(s) {', '.join(short)} have fewer than {window} frames ({window / 30:.1f} s); "
+                f"clip(s) {', '.join(short)} have fewer than {window} frames ({window / FPS:.1f} s); "
                 f"training needs at least that much video per clip"
             )
         min_shot = min(min_shot, window)
@@ -184,7 +183,7 @@ class GestureWindows:
         cut_up = [c.name for c, s in zip(clips, shots) if not s]
         if cut_up:
             raise Dr2Error(
-                f"clip(s) {', '.join(cut_up)} have no shot of {min_shot} frames ({min_shot / 30:.1f} s) or more "
+                f"clip(s) {', '.join(cut_up)} have no shot of {min_shot} frames ({min_shot / FPS:.1f} s) or more "
                 f"between their cuts; training needs unbroken shots at least that long"
             )
         self.window = window

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from dr2model.demo_input import demo_poses_path, make_demo_speech, make_demo_video
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe
 from dr2prep.pipeline import prepare_clip
-from dr2prep.progress import say
+from dr2common.progress import say
 from dr2prep.stage import read_record
 
 DEMO_SECONDS = 8.0  # the generated speaker video the model learns from
@@ -75,7 +75,7 @@ def report_demo(video: Path, clip_dir: Path, sample_paths: list[Path], out: Path
     from dr2model.synthesis import load_sample
     from dr2prep.bodymodel import load_body_model
     from dr2prep.fitting.params_file import load_params
-    from dr2prep.stage import write_json_atomic
+    from dr2common.atomic import write_json_atomic
 
     with np.load(demo_poses_path(video)) as saved:
         truth = {key: saved[key] for key in ("global_orient", "body_pose", "transl")}

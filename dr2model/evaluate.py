@@ -15,13 +15,13 @@ import numpy as np
 
 from dr2model.metrics import BC_ORDER, BC_SIGMA, audio_onsets, beat_consistency
 from dr2model.motion_autoencoder import FGD_WINDOW, TRAIN_STEPS, fgd_space_for, motion_vectors, smplx_joints
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.fitting.metrics import jitter
-from dr2prep.progress import say
+from dr2common.progress import say
 from dr2prep.shots import TRANSITION_MARGIN, steady_segments
-from dr2prep.stage import write_json_atomic
+from dr2common.atomic import write_json_atomic
+from dr2common.rates import FPS
 
-FPS = 30
 BC_JOINTS = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)  # SMPL-X spine1 .. wrists: the upper body that gestures
 BC_VARIANT = (f"EMAGE (Liu et al., CVPR 2024): librosa onsets (hop 512) vs local minima of joint speed "
               f"(argrelextrema order {BC_ORDER}), score exp(-d^2 / 2 sigma^2) with sigma = {BC_SIGMA} s, "
@@ -104,7 +104,7 @@ def jitter_within_shots(joints: np.ndarray, cuts=()) -> float | None:
 
 def fit_params(params: dict) -> dict[str, np.ndarray]:
     """A fit's params.npz -> `smplx.SMPLX` arguments (T, ·) (betas repeated per frame)."""
-    from dr2model.synthesis import SMPLX_KEYS
+    from dr2common.smplx_params import SMPLX_KEYS
 
     frames = len(params["body_pose"])
     out = {}
@@ -238,7 +238,7 @@ def evaluate(
 
     if model_dir is not None:
         from dr2model.checkpoint import load_model
-        from dr2model.dataset import load_params
+        from dr2model.dataset import load_training_params
         from dr2model.synthesis import (
             identity_of,
             require_body_model,
@@ -260,7 +260,7 @@ def evaluate(
             say(f"eval: {name}")
             truth, start_state, clip_identity, cuts = None, None, None, ()
             if truth_clip is not None:
-                truth_params = load_params(truth_clip / "smplx" / "params.npz")
+                truth_params = load_training_params(truth_clip / "smplx" / "params.npz")
                 cuts = tuple(int(c) for c in np.asarray(truth_params.get("shot_starts", ())).reshape(-1))
                 truth = smplx_joints(body, fit_params(truth_params))
                 if settings.start_from_fit:

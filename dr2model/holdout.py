@@ -35,8 +35,8 @@ import numpy as np
 
 from dr2model.metrics import beat_consistency
 from dr2prep.shots import steady_segments
+from dr2common.rates import FPS
 
-FPS = 30
 PELVIS = 0
 UPPER = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)  # SMPL-X spine1 .. wrists
 WRISTS = (20, 21)
@@ -396,7 +396,7 @@ def evaluate_holdout(model_dir, train_clip, heldout_clip, body, samples: int = 3
     from pathlib import Path
 
     from dr2model.checkpoint import load_model
-    from dr2model.dataset import load_params
+    from dr2model.dataset import load_training_params
     from dr2model.demo_input import write_wav
     from dr2model.metrics import audio_onsets
     from dr2model.synthesis import identity_of, seam_frames, smplx_params, synthesize_states
@@ -409,7 +409,7 @@ def evaluate_holdout(model_dir, train_clip, heldout_clip, body, samples: int = 3
     clock = time.perf_counter()
     model = load_model(Path(model_dir))
     kind = model.feature_kind
-    train_params, heldout_params = (load_params(c / "smplx" / "params.npz") for c in (train_clip, heldout_clip))
+    train_params, heldout_params = (load_training_params(c / "smplx" / "params.npz") for c in (train_clip, heldout_clip))
     betas = np.asarray(heldout_params["betas"], np.float32).reshape(-1)
     orient = np.asarray(heldout_params["global_orient"], np.float64).mean(axis=0)
     truth = clip_joints(body, heldout_params, betas, orient)

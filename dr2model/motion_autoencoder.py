@@ -7,7 +7,6 @@ model directory; Fréchet gesture distances are only comparable under one autoen
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +16,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from dr2common.atomic import atomic_path
 from dr2prep.fitting.metrics import UPPER_BODY
-from dr2prep.progress import progress_bar, say
+from dr2common.progress import progress_bar, say
 
 AUTOENCODER_FILE = "fgd_autoencoder.safetensors"
 AUTOENCODER_VERSION = "1"
@@ -205,9 +205,8 @@ def save_fgd_space(path: Path, space: FGDSpace, data_fingerprint: str) -> None:
     })
     metadata = {"version": AUTOENCODER_VERSION, "data_fingerprint": data_fingerprint, "digest": space.digest,
                 "reconstruction_error": repr(space.reconstruction_error), "joints": ",".join(map(str, MOTION_JOINTS))}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def load_fgd_space(path: Path, data_fingerprint: str) -> FGDSpace | None:

@@ -16,11 +16,11 @@ import torch
 
 from dr2model.normals import vertex_normals
 from dr2model.render import BACKGROUND, MESH_COLOR, render_mesh
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import write_video
-from dr2prep.progress import progress_bar
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import write_video
+from dr2common.progress import progress_bar
+from dr2common.rates import FPS
 
-FPS = 30
 PREVIEW_SIZE = (480, 480)  # width, height of one sample's picture
 FRAME_BATCH = 32  # frames posed by smplx at once (memory stays flat for any length)
 FILL = 0.85  # fraction of the picture the framed body part takes

@@ -33,12 +33,13 @@ from dr2prep.audio.extractor import (
     make_extractor,
 )
 from dr2prep.audio.reading import SAMPLE_RATE, load_audio
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.fitting.params_file import read_npz
-from dr2prep.progress import progress_bar, say
-from dr2prep.stage import write_json_atomic
+from dr2common.progress import progress_bar, say
+from dr2common.atomic import savez_atomic, write_json_atomic
+from dr2common.rates import FPS
+from dr2common.smplx_params import NUM_BETAS, SMPLX_KEYS
 
-FPS = 30
 STRIDE = WINDOW - 1  # the release's stride: windows share one frame, the new window's start is the old one's end
 SMOOTHING_RANGE = 10  # k of Eq. 2 (frames)
 # Frames consecutive windows share, cross-faded (1: the release's stride 127, joined by Eq. 2 alone). On the
@@ -48,15 +49,12 @@ OVERLAP = 32
 STATE_NOISE = 0.0  # σ of Eq. 1 noise on each window's initial state as the network sees it (0: the release)
 PAPER_SYNTH_OPTIONS = {"overlap": 1, "state_noise": 0.0}  # the release's synthesis, where the defaults differ
 ENCODE_BATCH = 32  # windows whose audio goes through the audio encoder together
-NUM_BETAS = 10
 FEATURE_CHUNK_FRAMES = 5 * 60 * FPS  # longer speech has its features computed in chunks of this many frames
 # (a multiple of 3 frames, so chunk starts fall on 0.1 s boundaries); one chunk of the built-in extractor
 # peaks near 0.7 GB, the whole of an hour near 8 GB
 FEATURE_MARGIN_FRAMES = 63  # 2.1 s of context on each side of a chunk (multiple of 3 frames)
 # smplx.SMPLX options under which the written parameters mean what they say.
 SMPLX_OPTIONS = {"use_pca": False, "flat_hand_mean": False, "num_betas": NUM_BETAS, "num_expression_coeffs": 10}
-SMPLX_KEYS = ("betas", "global_orient", "body_pose", "jaw_pose", "leye_pose", "reye_pose",
-              "left_hand_pose", "right_hand_pose", "expression", "transl")
 
 
 @dataclass(frozen=True)
@@ -381,13 +379,6 @@ def check_stem_free(out_dir: Path, stem: str, audio_path: Path) -> None:
                            f"give {Path(audio_path).name} another --out (or rename it) so neither is overwritten")
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
 def synthesize(
     model_dir: Path,
     audio_path: Path,
@@ -434,7 +425,7 @@ def synthesize(
         params = smplx_params(model, result.pose[k], result.face[k], identity)
         name = f"{stem}_seed{sample_seed}"
         params_path, info_path = out_dir / f"{name}.npz", out_dir / f"{name}.json"
-        _save_npz(params_path, params)
+        savez_atomic(params_path, **params)
         write_json_atomic(info_path, {
             "frames": frames, "fps": FPS, "audio": str(audio_path), "audio_resolved": str(audio_path.resolve()),
             "seed": sample_seed, "init_frame": frame,

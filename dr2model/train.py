@@ -36,11 +36,11 @@ from dr2model.dataset import ClipArrays, GestureWindows, clip_arrays_from_params
 from dr2model.losses import LossWeights, gesture_losses
 from dr2model.network import AUDIO_DIM, WINDOW, Audio2Gestures, NetworkConfig
 from dr2model.noise import DEFAULT_SIGMA, NOISE_RANGE, add_state_noise
-from dr2prep.errors import Dr2Error, storage_error
-from dr2prep.progress import progress_bar, say
+from dr2common.errors import Dr2Error, storage_error
+from dr2common.progress import progress_bar, say
 from dr2prep.stage import read_record
+from dr2common.rates import FPS
 
-FPS = 30
 # TrainSettings fields of the path closest to the paper where dr2's defaults depart from it: the paper's loss
 # formulas are not public, and the unpaired posture loss is dr2's addition (dr2model/losses.py).
 PAPER_TRAIN_OPTIONS: dict = {"loss": LossWeights(unpaired_posture=0.0)}

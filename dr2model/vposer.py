@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 LATENT_DIM = 32
 HIDDEN = 512

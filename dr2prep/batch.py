@@ -17,8 +17,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import is_quiet, progress_bar, say, set_quiet
+from dr2common.errors import Dr2Error
+from dr2common.progress import is_quiet, progress_bar, say, set_quiet
 from dr2prep.workspace import clip_name, open_workspace
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-from dr2prep.ffmpeg_tools import ffmpeg_exe, ffmpeg_version
+from dr2common.ffmpeg_tools import ffmpeg_exe, ffmpeg_version
 
 PACKAGES = ("dr2", "torch", "numpy", "smplx", "mannequin-x", "mediapipe", "ffmpeg-python", "imageio-ffmpeg", "click")
 

@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 import shutil
 import wave
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import ffmpeg
 
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
-from dr2prep.locking import LOCK_NAME
-from dr2prep.progress import say
-from dr2prep.stage import StageSpec, read_record, require_record, run_stage, sha256_file, write_json_atomic
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
+from dr2common.locking import LOCK_NAME
+from dr2common.progress import say
+from dr2common.atomic import write_json_atomic
+from dr2prep.stage import StageSpec, read_record, require_record, run_stage, sha256_file
+from dr2common.rates import FPS, SAMPLE_RATE
 
-FPS = 30  # the paper's frame rate; every source is resampled to it
-SAMPLE_RATE = 16_000  # what the audio feature extractors read
 FRAME_PATTERN = "%06d.jpg"  # 000001.jpg ...: OpenPose-style names, 1-based
 
 # version 2: width/height are those of the extracted (upright) frames, also for rotated phone videos
@@ -31,8 +31,9 @@ MEDIA_NO_AUDIO = StageSpec(name="media", version="2", outputs=("frames", "clip.j
 
 @dataclass(frozen=True)
 class MediaSettings:
-    fps: int = FPS
-    sample_rate: int = SAMPLE_RATE
+    """How frames are stored. The frame rate and sample rate are not settings: every clip has FPS and SAMPLE_RATE
+    (dr2common.rates), the clocks training, synthesis and evaluation count in."""
+
     jpeg_quality: int = 2  # ffmpeg -q:v, 2 = near lossless; keypoint detectors like sharp frames
 
 
@@ -116,7 +117,7 @@ def prepare_media(video: Path, clip_dir: Path, settings: MediaSettings = MediaSe
         frames.mkdir()
         source = ffmpeg.input(str(video))
         frame_args = (
-            source.video.filter("fps", fps=settings.fps)
+            source.video.filter("fps", fps=FPS)
             .output(str(frames / FRAME_PATTERN), start_number=1, **{"q:v": settings.jpeg_quality})
             .compile(cmd=ffmpeg_exe())
         )
@@ -134,18 +135,18 @@ def prepare_media(video: Path, clip_dir: Path, settings: MediaSettings = MediaSe
             "width": width,
             "height": height,
             "video_codec": info.video_codec,
-            "fps": settings.fps,
+            "fps": FPS,
             "frames": n_frames,
             "audio": None,
         }
         if info.has_audio:
             audio_args = (
-                source.audio.output(str(partial / "audio.wav"), ac=1, ar=settings.sample_rate, acodec="pcm_s16le")
+                source.audio.output(str(partial / "audio.wav"), ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le")
                 .compile(cmd=ffmpeg_exe())
             )
             run_ffmpeg(audio_args, video, info.duration, "audio")
             clip["audio"] = {
-                "sample_rate": settings.sample_rate,
+                "sample_rate": SAMPLE_RATE,
                 "channels": 1,
                 "seconds": wav_seconds(partial / "audio.wav"),
                 "source_rate": info.audio_rate,
@@ -155,7 +156,9 @@ def prepare_media(video: Path, clip_dir: Path, settings: MediaSettings = MediaSe
         write_json_atomic(partial / "clip.json", clip)
         return {"frames": n_frames, "audio_seconds": clip["audio"]["seconds"] if clip["audio"] else None}
 
-    return run_stage(clip_dir, spec, {"video": source_sha}, settings, build, force=force)
+    # the rates stay in the recorded settings: workspaces prepared when they were options remain up to date
+    recorded = {"fps": FPS, "sample_rate": SAMPLE_RATE, **asdict(settings)}
+    return run_stage(clip_dir, spec, {"video": source_sha}, recorded, build, force=force)
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
 from dr2prep.bodymodel import load_body_model
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.fitting.fit import FitSettings
 from dr2prep.fitting.stage import run_fit_stage
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, check_same_source, check_video_file, prepare_media
-from dr2prep.progress import warn
+from dr2common.progress import warn
 from dr2prep.shots import run_shots_stage
 from dr2prep.stage import clip_lock, read_record
 from dr2prep.workspace import check_clip_name, clip_name, open_workspace

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import progress_bar
-from dr2prep.stage import StageSpec, run_stage, upstream_fingerprint, write_json_atomic
+from dr2common.errors import Dr2Error
+from dr2common.progress import progress_bar
+from dr2common.atomic import write_json_atomic
+from dr2prep.stage import StageSpec, run_stage, upstream_fingerprint
+from dr2common.rates import FPS
 
 SHOTS = StageSpec(name="shots", version="1", outputs=("shots/shots.json",))
 SHOTS_FILE = "shots/shots.json"
@@ -135,7 +137,7 @@ def run_shots_stage(clip_dir: Path, settings: ShotSettings = ShotSettings(), for
 
     def build(partial: Path) -> dict:
         clip = json.loads((clip_dir / "clip.json").read_text())
-        fps = float(clip.get("fps", 30))
+        fps = float(clip.get("fps", FPS))
         frames = sorted((clip_dir / "frames").glob("*.jpg"))
         scores, brightness = measure_frames(frames, settings)
         hard = find_cuts(scores, settings)

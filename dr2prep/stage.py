@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr2prep.errors import Dr2Error, storage_error
-from dr2prep.locking import LOCK_NAME, directory_lock
-from dr2prep.progress import say
+from dr2common.atomic import write_json_atomic
+from dr2common.errors import Dr2Error, storage_error
+from dr2common.locking import LOCK_NAME, directory_lock
+from dr2common.progress import say
 
 RECORD_NAME = ".stage.json"
 PARTIAL_DIR = ".partial"
@@ -220,19 +221,6 @@ def _replace(new: Path, old: Path) -> None:
             trash.unlink()
     else:
         os.replace(new, old)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _prepare_partial(clip_dir: Path, spec: StageSpec, key: dict) -> Path:

@@ -13,7 +13,7 @@ import re
 import shlex
 from pathlib import Path
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 DEFAULT_WORKSPACE = Path("dr2-work")
 MAX_NAME = 100

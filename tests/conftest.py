@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.ffmpeg_tools import ffmpeg_exe
 
 MEDIA_DIR = Path(os.environ.get("DR2_MEDIA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "media"))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dr2prep.progress import set_quiet
+from dr2common.progress import set_quiet
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 

@@ -39,8 +39,8 @@ def test_cuda_asked_for_without_cuda_is_one_line(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    from dr2prep.device import resolve_device
-    from dr2prep.errors import Dr2Error
+    from dr2common.device import resolve_device
+    from dr2common.errors import Dr2Error
 
     with pytest.raises(Dr2Error, match="--device cpu"):
         resolve_device("cuda")
@@ -54,7 +54,7 @@ def test_demo_runs_the_whole_chain_on_its_own_input(tmp_path):
     from dr2model.demo import DEMO_SAMPLES, DEMO_SECONDS, SPEECH_SECONDS
     from dr2model.demo_report import FACING_SHARE
     from dr2model.synthesis import SMPLX_KEYS, load_sample
-    from dr2prep.ffmpeg_tools import probe
+    from dr2common.ffmpeg_tools import probe
 
     result = run_dr2("demo", workspace=tmp_path, check=True)
     clip_dir = tmp_path / "demo"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dr2model.export.gltf import write_glb
 from dr2model.export.motion import Motion
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 BLENDER_PYTHON_ENV = "DR2_BLENDER_PYTHON"
 PROJECT_BLENDER_VENV = Path(__file__).resolve().parents[2] / ".venv-blender"

@@ -6,8 +6,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import say
+from dr2common.errors import Dr2Error
+from dr2common.progress import say
 
 # format -> file suffix
 FORMATS = {"bvh": ".bvh", "gltf": ".glb", "amass": "_amass.npz", "fbx": ".fbx"}

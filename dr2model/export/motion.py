@@ -15,10 +15,10 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from dr2prep.bodymodel import skeleton
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
+from dr2common.rates import FPS
+from dr2common.smplx_params import NUM_BETAS
 
-FPS = 30
-NUM_BETAS = 10
 # Camera frame (y down, z forward) -> y-up world with the speaker (who faces the camera) facing +z.
 WORLD_FROM_CAMERA = np.diag([1.0, -1.0, -1.0])
 POSE_KEYS = ("global_orient", "body_pose", "jaw_pose", "leye_pose", "reye_pose", "left_hand_pose", "right_hand_pose")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import say
+from dr2common.atomic import write_text_atomic
+from dr2common.errors import Dr2Error
+from dr2common.progress import say
 
 VENDOR_FILES = ("three.module.min.js", "OrbitControls.js")
 PAGE_SAMPLE_RATE = 16_000  # the speech is stored as 16-bit mono WAV at this rate
@@ -127,9 +127,7 @@ def write_view(results: list[Path], audio: Path | None = None, out: Path | None 
     wav = speech_wav(audio) if audio is not None else None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(render_page(data, wav, f"dr2 · {results[0].stem}"), encoding="utf-8")
-        os.replace(partial, out)
+        write_text_atomic(out, render_page(data, wav, f"dr2 · {results[0].stem}"))
     except OSError as error:
         raise Dr2Error(f"cannot write {out} ({error.strerror or error}); give a writable --out") from None
     say(f"view: {len(results)} sample{'s' if len(results) > 1 else ''}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FPS = 30  # the paper's frame rate (dr2prep.media.FPS)
+from dr2common.rates import FPS
 
 
 def frames_for_duration(seconds: float, fps: float = FPS) -> int:

@@ -16,8 +16,8 @@ from dr2prep.audio import builtin_features as builtin
 from dr2prep.audio.alignment import FPS, frames_for_duration, resample_to_frames
 from dr2prep.audio.deepspeech_graph import require_graph_path, resolve_graph_path
 from dr2prep.audio.reading import SAMPLE_RATE, is_silent, load_audio
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import warn
+from dr2common.errors import Dr2Error
+from dr2common.progress import warn
 
 FEATURE_DIM = 29  # DeepSpeech's 29 character logits; the built-in feature has the same width
 FEATURE_KINDS = ("builtin", "deepspeech")

@@ -11,7 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16_000  # Hz; the DeepSpeech v0.1.0 model was trained on 16 kHz speech
+from dr2common.rates import SAMPLE_RATE
+
 WINDOW_SECONDS = 0.025  # 400 samples, a rectangular window (python_speech_features' default)
 HOP_SECONDS = 0.01  # 160 samples
 N_FFT = 512

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe
+from dr2common.rates import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000  # what the extractors read (dr2prep.media.SAMPLE_RATE)
 SILENCE_PEAK = 10 ** (-60 / 20)  # peak below -60 dBFS: nothing a microphone would call speech
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 CACHE_ENV = "DR2_CACHE_DIR"
 

@@ -21,15 +21,15 @@ import torch
 from dr2prep.bodymodel import skeleton
 from dr2prep.bodymodel.cache import cache_dir
 from dr2prep.bodymodel.open_body import mannequin_version, open_body_file, open_body_fingerprint, open_body_path
-from dr2prep.errors import Dr2Error
-from dr2prep.safe_npz import check_pickle_free, npz_members, read_npz
+from dr2common.atomic import savez_atomic
+from dr2common.errors import Dr2Error
+from dr2common.safe_npz import check_pickle_free, npz_members, read_npz
 from dr2prep.stage import sha256_file
+from dr2common.smplx_params import NUM_BETAS, NUM_EXPRESSION
 
 MODEL_ENV = "DR2_SMPLX_MODEL"
 OPEN = "open"
 SMPLX_FILE_NAME = "SMPLX_NEUTRAL.npz"
-NUM_BETAS = 10
-NUM_EXPRESSION = 10
 NUM_HAND_PCA = 12  # MANO PCA components per hand, as in the DR2 authors' release
 FULL_SHAPE_SPACE = 300  # smplx: a file with >= 400 directions has 300 shape + 100 expression
 MAX_VERTEX_ID = 9929  # largest SMPL-X vertex id smplx reads OpenPose points from
@@ -279,9 +279,7 @@ def _checked_model_file(path: Path, digest: str, cache: Path | None) -> Path:
     copy = cache_dir(cache) / f"smplx-plain-{digest[:20]}.npz"
     if not copy.is_file():
         kept = _read_raw(path, None)  # every plain array; pickles and non-.npy members are never read
-        partial = copy.with_name(f".{copy.name}.{os.getpid()}.partial.npz")
-        np.savez(partial, **kept)
-        os.replace(partial, copy)
+        savez_atomic(copy, **kept)
     return copy
 
 

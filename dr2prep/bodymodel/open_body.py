@@ -6,14 +6,13 @@ Built once into the cache dir and then loaded by the same `smplx` code as a lice
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 from smplx.vertex_ids import vertex_ids as SMPLX_VERTEX_IDS
 
+from dr2common.atomic import savez_compressed_atomic
 from dr2prep.bodymodel import face, skeleton
 from dr2prep.bodymodel.cache import cache_dir
 
@@ -68,14 +67,7 @@ def build_open_body(path: Path) -> None:
     """Write the open body's SMPL-X-format .npz to `path` (atomically)."""
     arrays = open_body_arrays()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=".open_body.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(partial, **arrays)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    savez_compressed_atomic(path, **arrays)
 
 
 def _asset(name: str) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ import torch
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.loading import BodyModel
 from dr2prep.bodymodel.openpose_correspondence import BODY, NUM_KEYPOINTS
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.fitting.camera import DEFAULT_FOCAL_LENGTH, FACING_CAMERA, image_center
 from dr2prep.fitting.objective import Objective, PriorWeights, from_translation
 from dr2prep.fitting.solver import ColouredJacobian, jacobian_pattern, levenberg_marquardt, solve_block_tridiagonal

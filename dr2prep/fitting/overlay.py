@@ -15,13 +15,13 @@ import torch
 
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.loading import BodyModel
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import write_video
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import write_video
 from dr2prep.fitting.camera import project
 from dr2prep.fitting.params_file import PARAMS_NAME, load_params, smplx_inputs
 from dr2prep.keypoints.overlay import draw_keypoints, read_frame
 from dr2prep.media import clip_media
-from dr2prep.progress import progress_bar, say
+from dr2common.progress import progress_bar, say
 
 OVERLAY_NAME = "overlay.mp4"
 MESH_COLOUR = np.array([205, 170, 120], np.float32)  # BGR, light blue-grey

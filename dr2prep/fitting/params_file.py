@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dr2common.smplx_params import FRAME_KEYS
 
 PARAMS_NAME = "params.npz"
-SMPLX_KEYS = ("global_orient", "transl", "body_pose", "jaw_pose", "leye_pose", "reye_pose",
-              "left_hand_pose", "right_hand_pose", "expression")
 
 
 def save_params(path: Path, params: dict[str, np.ndarray]) -> None:
@@ -40,14 +39,16 @@ def save_params(path: Path, params: dict[str, np.ndarray]) -> None:
 
 def read_npz(path: Path, remedy: str) -> dict[str, np.ndarray]:
     """Every plain array of an .npz, never unpickling; a clear error ending in `remedy` when it cannot be read."""
-    from dr2prep.safe_npz import read_npz as read_plain_npz
+    from dr2common.safe_npz import read_npz as read_plain_npz
 
     return read_plain_npz(path, "file", remedy)
 
 
 def load_params(path: Path) -> dict[str, np.ndarray]:
-    """Read params.npz without unpickling."""
-    return read_npz(path, "re-run `dr2 fit-smplx --force` on the clip")
+    """Read params.npz without unpickling (dr2model.dataset.load_training_params also checks it for training)."""
+    from dr2common.safe_npz import read_npz as read_plain_npz
+
+    return read_plain_npz(path, "SMPL-X parameters", "re-run `dr2 fit-smplx --force` on the clip")
 
 
 def smplx_inputs(params: dict[str, np.ndarray]):
@@ -55,6 +56,6 @@ def smplx_inputs(params: dict[str, np.ndarray]):
     import torch
 
     frames = len(params["body_pose"])
-    inputs = {key: torch.as_tensor(np.asarray(params[key], np.float32)) for key in SMPLX_KEYS}
+    inputs = {key: torch.as_tensor(np.asarray(params[key], np.float32)) for key in FRAME_KEYS}
     inputs["betas"] = torch.as_tensor(np.asarray(params["betas"], np.float32)).reshape(1, -1).expand(frames, -1)
     return inputs

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 
 from dr2prep.bodymodel.loading import BodyModel
 from dr2prep.bodymodel.openpose_correspondence import BODY
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.fitting import metrics
 from dr2prep.fitting.camera import image_center
 from dr2prep.fitting.fit import (
@@ -35,9 +34,11 @@ from dr2prep.fitting.fit import (
 from dr2prep.fitting.objective import reprojection_error_px, to_translation
 from dr2prep.fitting.params_file import PARAMS_NAME, save_params
 from dr2prep.keypoints.openpose_format import load_keypoints
-from dr2prep.progress import progress_bar, say
+from dr2common.progress import progress_bar, say
 from dr2prep.shots import read_cuts, shot_ranges
-from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint, write_json_atomic
+from dr2common.atomic import savez_atomic, write_json_atomic
+from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
+from dr2common.rates import FPS
 
 SMPLX_STAGE = StageSpec(name="smplx", version="2", outputs=("smplx",), resumable=True)
 REPORT_NAME = "report.json"
@@ -91,7 +92,7 @@ def run_fit_stage(
 
     def build(partial: Path) -> dict:
         with cpu_threads(1 if device == "cpu" else None):
-            return _fit_clip(partial, body, track.keypoints, track.image_size, float(clip.get("fps", 30)), settings,
+            return _fit_clip(partial, body, track.keypoints, track.image_size, float(clip.get("fps", FPS)), settings,
                              device, vposer, cuts)
 
     outcome = run_stage(clip_dir, SMPLX_STAGE, inputs, settings, build, force=force)
@@ -127,15 +128,6 @@ def module_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _save_atomic(path: Path, **arrays) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _reference(partial: Path, body, keypoints, image_size, settings, device, vposer) -> tuple[ReferenceFit, float]:
     """The reference fit, from the partial directory when an earlier run finished it."""
     path = partial / "reference.npz"
@@ -147,7 +139,7 @@ def _reference(partial: Path, body, keypoints, image_size, settings, device, vpo
     say(f"smplx: fitting the reference frame{'s' if settings.reference_frames > 1 else ''} (SMPLify-X)")
     fit = fit_reference_frames(body, keypoints, settings, image_size, device, vposer)
     seconds = time.time() - started
-    _save_atomic(path, frames=fit.frames, betas=fit.betas, global_orient=fit.global_orient, x=fit.x,
+    savez_atomic(path, frames=fit.frames, betas=fit.betas, global_orient=fit.global_orient, x=fit.x,
                  pixels_per_mm=fit.pixels_per_mm, seconds=seconds)
     return fit, seconds
 
@@ -186,7 +178,7 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
                               cuts=cuts):
         seconds = time.time() - started
         record = {"start": chunk.start, "x": chunk.x, "loss": chunk.loss, "seconds": seconds}
-        _save_atomic(chunk_dir / f"chunk-{chunk.start:08d}.npz", **record)
+        savez_atomic(chunk_dir / f"chunk-{chunk.start:08d}.npz", **record)
         chunks.append(record)
         bar.update(len(chunk.x))
         started = time.time()

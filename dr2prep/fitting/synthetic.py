@@ -15,9 +15,9 @@ from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.hand_limits import hand_limits
 from dr2prep.bodymodel.loading import BodyModel
 from dr2prep.fitting.camera import FACING_CAMERA, project
+from dr2common.rates import FPS
 
 IMAGE_SIZE = (1280, 720)  # width, height
-FPS = 30
 
 
 @dataclass

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.keypoints.openpose_format import JSON_SUFFIX, N_POINTS, read_frame_json
 from dr2prep.keypoints.tracking import pick_speaker
 from dr2prep.media import FPS
-from dr2prep.progress import progress_bar, warn
+from dr2common.progress import progress_bar, warn
 from dr2prep.stage import sha256_file
 
 SPAN_TOLERANCE = 2  # frames by which a numbered sequence may miss the expected length (rounding of durations)

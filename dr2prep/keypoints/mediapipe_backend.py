@@ -31,11 +31,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.keypoints.mediapipe_mapping import FACE_MESH_TO_FACE70, HAND21_TO_OPENPOSE_HAND, POSE33_TO_BODY25
 from dr2prep.keypoints.openpose_format import BODY, FACE, HAND_LEFT, HAND_RIGHT, N_POINTS
 from dr2prep.keypoints.tracking import Box, keep_strips
-from dr2prep.progress import progress_bar
+from dr2common.progress import progress_bar
 
 # The pose model bundled in the 0.10.x wheels is the "full" one (complexity 1);
 # complexity 0 and 2 download their model on first use, which fails offline.

@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.keypoints.openpose_format import BODY, FACE, HAND_LEFT, HAND_RIGHT, N_POINTS
 from dr2prep.keypoints.tracking import pick_speaker
-from dr2prep.progress import progress_bar
+from dr2common.progress import progress_bar
 
 INSTALL_HINT = (
     "build OpenPose with -DBUILD_PYTHON=ON and add its build/python folder to PYTHONPATH "

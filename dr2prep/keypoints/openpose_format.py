@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 BODY25_NAMES = (
     "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",

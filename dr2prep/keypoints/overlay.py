@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import write_video
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import write_video
 from dr2prep.keypoints.openpose_format import (
     BODY,
     BODY25_EDGES,
@@ -24,7 +24,7 @@ from dr2prep.keypoints.openpose_format import (
     HAND_RIGHT,
     KeypointTrack,
 )
-from dr2prep.progress import progress_bar
+from dr2common.progress import progress_bar
 
 OVERLAY_NAME = "overlay.mp4"
 MIN_CONFIDENCE = 0.2  # points below this are not drawn

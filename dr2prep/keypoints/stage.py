@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.keypoints.import_backend import folder_fingerprint, import_keypoints
 from dr2prep.keypoints.mediapipe_backend import MediaPipeOptions, detect_mediapipe
 from dr2prep.keypoints.openpose_backend import detect_openpose, load_pyopenpose
@@ -29,7 +29,7 @@ from dr2prep.keypoints.openpose_format import (
 )
 from dr2prep.keypoints.overlay import OVERLAY_NAME, write_overlay
 from dr2prep.media import clip_media
-from dr2prep.progress import progress_bar, say, warn
+from dr2common.progress import progress_bar, say, warn
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
 
 KEYPOINTS = StageSpec(name="keypoints", version="1", outputs=("keypoints",))

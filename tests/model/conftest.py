@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dr2prep.progress import set_quiet
+from dr2common.progress import set_quiet
 from tests.model.tiny_model import single_thread, tiny_model
 
 

@@ -9,7 +9,7 @@ import torch
 from dr2model.codecs import fit_codecs
 from dr2model.dataset import ClipArrays, GestureWindows, clip_arrays_from_params, read_clip_inputs
 from dr2model.train import TrainSettings, load_training_clips
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from tests.model.synthetic import audio_features, prepared_clip, smplx_params
 
 

@@ -17,7 +17,7 @@ from dr2model.motion_autoencoder import (
     train_fgd_space,
     windows,
 )
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from tests.model.tiny_model import speech_wav
 
 FAST = EvalSettings(num_samples=2, fgd_steps=20)

@@ -20,8 +20,8 @@ from dr2model import train as train_module
 from dr2model.checkpoint import CONFIG, WEIGHTS, model_dir_lock
 from dr2model.train import TrainSettings, train_model
 from dr2prep.bodymodel.synthetic_smplx import synthetic_smplx_arrays
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import set_quiet
+from dr2common.errors import Dr2Error
+from dr2common.progress import set_quiet
 from dr2prep.stage import sha256_file
 from tests.cli_runner import assert_one_line_error, run_dr2
 from tests.model.synthetic import learnable_clip, prepared_clip

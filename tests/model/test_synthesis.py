@@ -21,7 +21,7 @@ from dr2model.synthesis import (
     window_starts,
 )
 from dr2prep.bodymodel import load_body_model
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from tests.model.tiny_model import speech_wav
 
 

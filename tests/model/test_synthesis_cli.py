@@ -13,8 +13,8 @@ import pytest
 from dr2model.checkpoint import CONFIG
 from dr2model.synthesis import load_sample
 from dr2model.train import fitted_body_model
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import probe
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import probe
 from dr2prep.stage import StageSpec, run_stage
 from tests.cli_runner import assert_one_line_error, run_dr2
 from tests.model.tiny_model import speech_wav

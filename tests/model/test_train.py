@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from dr2model.checkpoint import CONFIG, TRAINING_STATE, WEIGHTS, load_model
 from dr2model.losses import LossWeights
 from dr2model.train import TrainSettings, train_model
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import set_quiet
+from dr2common.errors import Dr2Error
+from dr2common.progress import set_quiet
 from tests.model.synthetic import learnable_clip, prepared_clip
 
 TINY = TrainSettings(batch_size=2, learning_rate=1e-3, window_stride=8, log_every=1, checkpoint_every=1000)
@@ -141,7 +141,7 @@ DDP_SCRIPT = textwrap.dedent("""
     import sys, torch
     sys.path.insert(0, {root!r})
     from dr2model.train import TrainSettings, train_model
-    from dr2prep.progress import set_quiet
+    from dr2common.progress import set_quiet
     from tests.model.synthetic import learnable_clip
     set_quiet(True)
     settings = TrainSettings(batch_size=2, learning_rate=1e-3, window_stride=8, max_steps=2, log_every=1)

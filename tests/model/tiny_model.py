@@ -16,7 +16,7 @@ import torch
 from dr2model.demo_input import make_demo_speech as speech_wav  # a speech-like 16 kHz wav
 from dr2model.train import TrainSettings, train_model
 from dr2prep.audio.extractor import feature_info, frame_features, make_extractor
-from dr2prep.media import FPS, SAMPLE_RATE
+from dr2common.rates import FPS, SAMPLE_RATE
 from tests.model.synthetic import prepared_clip
 
 CLIP_SECONDS = 6.0  # 180 frames: more than one 128-frame window

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.ffmpeg_tools import ffmpeg_exe
 from dr2prep.media import MediaSettings, prepare_media
 
 OLIVER = "oliver_talkshow_7s.mp4"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.ffmpeg_tools import ffmpeg_exe
 
 FPS = 30
 # (lavfi source, frames): moving test patterns, a zooming fractal, cellular automata and still bars;

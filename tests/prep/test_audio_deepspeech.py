@@ -17,7 +17,7 @@ from dr2prep.audio.deepspeech_graph import (
 from dr2prep.audio import deepspeech_net
 from dr2prep.audio.deepspeech_net import DeepSpeechNet
 from dr2prep.audio.mfcc import INPUT_WIDTH, deepspeech_input, mfcc
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 V010_NODES = ["b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6"] + [
     f"{LSTM_SCOPE.format(direction=d)}/{v}" for d in ("fw", "bw") for v in ("kernel", "bias")

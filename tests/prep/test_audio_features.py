@@ -11,8 +11,8 @@ from dr2prep.audio import check_feature_kind, extract_features, feature_info, ma
 from dr2prep.audio.alignment import resample_to_frames
 from dr2prep.audio.builtin_features import CHANNELS, DIM, FEATURE_RATE, builtin_features
 from dr2prep.audio.reading import load_audio
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe
 
 
 def speechlike(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:

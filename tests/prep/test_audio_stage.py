@@ -11,7 +11,7 @@ from dr2prep.audio import AudioFeatureSettings, extract_features, load_clip_feat
 from dr2prep.audio.builtin_features import CHANNELS
 from dr2prep.audio.deepspeech_graph import random_deepspeech_tensors, write_constants_graph
 from dr2prep.audio.reading import load_audio
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.media import MediaSettings, prepare_media
 
 

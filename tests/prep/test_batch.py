@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dr2prep.batch import clip_names, find_videos, parse_shard, shard
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from tests.cli_runner import assert_one_line_error, run_dr2
 
 

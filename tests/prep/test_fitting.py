@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dr2prep.bodymodel import load_body_model
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.fitting import metrics
 from dr2prep.fitting.fit import (
     FIRST_FRAME_STAGES,

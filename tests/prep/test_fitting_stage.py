@@ -13,8 +13,8 @@ import torch
 
 from dr2prep.bodymodel import load_body_model
 from dr2prep.bodymodel.fast_forward import FastForward
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe, probe
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe, probe
 from dr2prep.fitting import stage as stage_module
 from dr2prep.fitting.camera import project
 from dr2prep.fitting.fit import FitSettings

@@ -17,10 +17,10 @@ import pytest
 
 from dr2prep import media as media_module
 from dr2prep.bodymodel import load_body_model
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
 from dr2prep.media import prepare_media
-from dr2prep.safe_npz import check_pickle_free, read_npz
+from dr2common.safe_npz import check_pickle_free, read_npz
 from dr2prep.stage import PARTIAL_DIR, StageSpec, is_up_to_date, read_record, require_record, run_stage
 from dr2prep.workspace import check_clip_name, check_clip_path, clip_name
 from tests.cli_runner import assert_one_line_error, run_dr2

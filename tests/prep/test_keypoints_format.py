@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.keypoints.mediapipe_mapping import FACE_MESH_TO_FACE70, HAND21_TO_OPENPOSE_HAND, POSE33_TO_BODY25
 from dr2prep.keypoints.openpose_format import (
     BODY,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.keypoints.openpose_format import N_POINTS, frame_json, load_keypoints, quantize, write_frame_json
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from tests.prep.keypoints_clips import prepared

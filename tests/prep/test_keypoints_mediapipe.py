@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from dr2prep.ffmpeg_tools import probe
+from dr2common.ffmpeg_tools import probe
 from dr2prep.keypoints.mediapipe_backend import MediaPipeOptions
 from dr2prep.keypoints.openpose_format import BODY, FACE, HAND_LEFT, HAND_RIGHT, load_keypoints, read_frame_json
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage

@@ -7,8 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe, probe
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe, probe
 from dr2prep.keypoints.openpose_format import HAND_RIGHT, N_POINTS, write_frame_json
 from dr2prep.keypoints.overlay import RIGHT_COLOUR, draw_keypoints
 from dr2prep.keypoints.stage import KeypointSettings, backend_versions, run_keypoints_stage

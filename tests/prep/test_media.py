@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dr2prep.ffmpeg_tools import probe
+from dr2common.ffmpeg_tools import probe
 from dr2prep.stage import clip_lock, fingerprint_path
 from tests.cli_runner import assert_one_line_error, run_dr2
 
@@ -110,7 +110,7 @@ def test_video_without_audio_keeps_frames(make_video, tmp_path):
 
 def faststart_copy(video: Path, out: Path) -> Path:
     """The same video with its index first, so a cut-off copy still opens (as a partial download does)."""
-    from dr2prep.ffmpeg_tools import ffmpeg_exe
+    from dr2common.ffmpeg_tools import ffmpeg_exe
 
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(video), "-c", "copy", "-movflags", "+faststart", str(out)],
                    check=True)

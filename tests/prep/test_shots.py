@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 from dr2prep.shots import SHOTS_FILE, find_cuts, find_fades, read_cuts, shot_ranges, steady_segments
 from dr2prep.stage import read_record
 from tests.cli_runner import run_dr2

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dr2model.demo_input import write_wav
-from dr2prep.errors import Dr2Error
-from dr2prep.ffmpeg_tools import ffmpeg_exe, probe, write_video
+from dr2common.errors import Dr2Error
+from dr2common.ffmpeg_tools import ffmpeg_exe, probe, write_video
 
 
 def frames(count: int, size=(101, 75)):

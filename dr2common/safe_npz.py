@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 _NPY = ".npy"
 

@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from dr2prep.errors import Dr2Error, storage_error
+from dr2common.errors import Dr2Error, storage_error
 
 LOCK_NAME = ".lock"
 

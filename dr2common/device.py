@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dr2prep.errors import Dr2Error
+from dr2common.errors import Dr2Error
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -23,8 +23,9 @@ from typing import Iterable
 import ffmpeg
 import numpy as np
 
-from dr2prep.errors import Dr2Error
-from dr2prep.progress import progress_bar
+from dr2common.atomic import atomic_path
+from dr2common.errors import Dr2Error
+from dr2common.progress import progress_bar
 
 _PR_SET_PDEATHSIG = 1
 
@@ -185,9 +186,8 @@ def write_video(frames: Iterable[np.ndarray], out: Path, fps: float, audio: Path
     if first is None:
         raise Dr2Error(f"no frames to write to {out}")
     height, width = first.shape[:2]
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     # ffmpeg's messages go to a file: a pipe could fill up and stall it while we write frames.
-    with tempfile.TemporaryFile() as log:
+    with atomic_path(out) as tmp, tempfile.TemporaryFile() as log:
         process = subprocess.Popen(_encoder_args(tmp, width, height, fps, audio), stdin=subprocess.PIPE, stderr=log,
                                    preexec_fn=_die_with_parent)
         try:
@@ -199,14 +199,11 @@ def write_video(frames: Iterable[np.ndarray], out: Path, fps: float, audio: Path
         except BaseException:
             process.kill()
             process.wait()
-            tmp.unlink(missing_ok=True)
             raise
         code = process.wait()
-        log.seek(0)
-        message = log.read().decode(errors="replace").strip()
-    if code != 0:
-        tmp.unlink(missing_ok=True)
-        first_line = message.splitlines()[0] if message else f"exit code {code}"
-        raise Dr2Error(f"ffmpeg could not write {out} ({first_line}); {hint}")
-    os.replace(tmp, out)
+        if code != 0:
+            log.seek(0)
+            message = log.read().decode(errors="replace").strip()
+            first_line = message.splitlines()[0] if message else f"exit code {code}"
+            raise Dr2Error(f"ffmpeg could not write {out} ({first_line}); {hint}")
     return out
