@@ -324,7 +324,7 @@ def info(as_json: bool) -> None:
     """Versions, ffmpeg, CUDA devices and available stages."""
     import json
 
-    from dr2prep.info import collect_info, format_info
+    from dr2model.info import collect_info, format_info
 
     data = collect_info()
     click.echo(json.dumps(data, indent=2) if as_json else format_info(data))

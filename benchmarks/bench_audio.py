@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dr2prep.audio import extract_features, make_extractor  # noqa: E402
 from dr2prep.audio.deepspeech_graph import random_deepspeech_tensors, write_constants_graph  # noqa: E402
 from dr2prep.audio.mfcc import deepspeech_input, mfcc, to_int16_scale  # noqa: E402
-from dr2prep.audio.reading import SAMPLE_RATE, load_audio  # noqa: E402
+from dr2common.rates import SAMPLE_RATE  # noqa: E402
+from dr2prep.audio.reading import load_audio  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 CLIPS = ("oliver_talkshow_7s.mp4", "tedx_speaker_9s.mp4")

@@ -23,7 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dr2prep.bodymodel import FastForward, load_body_model  # noqa: E402
+from dr2prep.bodymodel.loading import load_body_model  # noqa: E402
+
+from dr2prep.bodymodel.fast_forward import FastForward  # noqa: E402
 from dr2prep.bodymodel.openpose_correspondence import OPENPOSE_FROM_SMPLX  # noqa: E402
 from dr2prep.bodymodel.synthetic_smplx import write_synthetic_smplx  # noqa: E402
 

@@ -83,7 +83,7 @@ def main() -> None:
 
     from dr2model.holdout import evaluate_holdout, format_table
     from dr2model.train import TrainSettings, train_model
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
     from dr2common.progress import set_quiet
 
     set_quiet(True)

@@ -148,7 +148,7 @@ def preview_figures(model_dir: Path, wav: Path) -> list[tuple[str, float, float]
     """(renderer, seconds per frame of drawing only, frames/s of the whole preview with posing and encoding)."""
     from dr2model.preview import PREVIEW_SIZE, choose_camera, framed_vertices, make_renderer, posed_vertices
     from dr2model.synthesis import load_sample
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
 
     body = load_body_model("open")
     faces = body.arrays().render_faces

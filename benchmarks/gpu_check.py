@@ -195,7 +195,7 @@ def bench_deepspeech(device: str, seconds: float, graph: Path) -> Row:
     from dr2model.demo_input import speech_like_audio, syllable_onsets
     from dr2prep.audio.extractor import make_extractor
     from dr2prep.audio.mfcc import deepspeech_input
-    from dr2prep.audio.reading import SAMPLE_RATE
+    from dr2common.rates import SAMPLE_RATE
 
     rng = np.random.default_rng(3)
     samples = speech_like_audio(syllable_onsets(rng, seconds), seconds, rng).astype(np.float32)

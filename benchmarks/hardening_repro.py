@@ -80,7 +80,7 @@ def tree(root: Path):
 
 def case_code_execution():
     """1. A hostile SMPL-X .npz through `fit-smplx --overlay`."""
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
     from dr2prep.fitting.synthetic import make_clip
     from dr2prep.keypoints.openpose_format import quantize, write_frame_json
 

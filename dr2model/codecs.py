@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from dr2common.errors import Dr2Error
+from dr2prep.bodymodel.vposer import LATENT_DIM as VPOSER_LATENT_DIM, VPoserV1
 
 BODY_POSE_DIM = 63  # 21 body joints × axis-angle
 HAND_POSE_DIM = 45  # 15 hand joints × axis-angle
@@ -111,6 +112,32 @@ def _orthogonal_complement(rows: np.ndarray, count: int) -> np.ndarray:
     return q.T[len(rows):len(rows) + count]
 
 
+class VPoserCode:
+    """Body code through VPoser v1.0 (dr2prep.bodymodel.vposer).
+
+    The same encode/decode interface as `LinearCode` (numpy or torch).
+    """
+
+    kind = "vposer"
+    dim = VPOSER_LATENT_DIM
+
+    def __init__(self, model: VPoserV1):
+        self.model = model.eval()
+
+    def encode(self, x):
+        return self._run(self.model.encode, x)
+
+    def decode(self, code):
+        return self._run(self.model.decode, code)
+
+    def _run(self, fn, x):
+        with torch.no_grad():
+            if isinstance(x, np.ndarray):
+                flat = torch.from_numpy(np.asarray(x, np.float32).reshape(-1, x.shape[-1]))
+                return fn(flat).numpy().reshape(*x.shape[:-1], -1)
+            return fn(x.float().reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
+
+
 @dataclass
 class TranslationNorm:
     """Per-clip translation normalisation (t − mean)/(std + 0.01): mean, std (3,) in metres."""
@@ -146,7 +173,7 @@ class ClipIdentity:
 class Codecs:
     """Learned body/hand codes, audio normalisation and the training clips' identities."""
 
-    body: LinearCode  # or vposer.VPoserCode (same encode/decode/dim/kind)
+    body: LinearCode  # or VPoserCode (same encode/decode/dim/kind)
     left_hand: LinearCode
     right_hand: LinearCode
     audio_mean: np.ndarray  # (A,)
@@ -287,8 +314,6 @@ class Codecs:
                 camera=camera,
             ))
         if meta["body"]["kind"] == "vposer":
-            from dr2model.vposer import VPoserCode, VPoserV1
-
             vposer = VPoserV1()
             prefix = "body.vposer."
             vposer.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
@@ -345,8 +370,6 @@ def fit_codecs(
     Clip identities are added by `dataset.clip_arrays_from_params`.
     """
     if vposer is not None:
-        from dr2model.vposer import VPoserCode
-
         body = VPoserCode(vposer)
     else:
         body = fit_linear_code(np.concatenate([p["body_pose"] for p in params_list]), body_dim)

@@ -73,7 +73,7 @@ def report_demo(video: Path, clip_dir: Path, sample_paths: list[Path], out: Path
 
     from dr2model.demo_report import measure_demo
     from dr2model.synthesis import load_sample
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
     from dr2prep.fitting.params_file import load_params
     from dr2common.atomic import write_json_atomic
 

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from dr2model.demo_figure import dress, render_figure
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2prep.bodymodel.skeleton import FIRST_STATIC_LANDMARK, NUM_STATIC_LANDMARKS
 from dr2common.ffmpeg_tools import write_video
 from dr2prep.fitting.camera import FACING_CAMERA
-from dr2prep.media import FPS, SAMPLE_RATE
+from dr2common.rates import FPS, SAMPLE_RATE
 from dr2common.progress import progress_bar
 
 DEMO_INPUT_VERSION = 2  # 1: the wooden mannequin; 2: a dressed figure with a face, arms clear of the torso

@@ -218,7 +218,7 @@ def evaluate(
     audio and each audio file; clips with a fit also give the ground truth.
     Every clip with a fit also gets a fit-quality row.
     """
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
 
     clips, audio = [Path(c) for c in clips], [Path(a) for a in audio]
     if model_dir is None and not clips:
@@ -246,7 +246,8 @@ def evaluate(
             smplx_params,
             synthesize_states,
         )
-        from dr2prep.audio.reading import SAMPLE_RATE, load_audio
+        from dr2common.rates import SAMPLE_RATE
+        from dr2prep.audio.reading import load_audio
 
         model = load_model(model_dir, device)
         require_decodable(model, Path(model_dir))

@@ -400,7 +400,8 @@ def evaluate_holdout(model_dir, train_clip, heldout_clip, body, samples: int = 3
     from dr2model.demo_input import write_wav
     from dr2model.metrics import audio_onsets
     from dr2model.synthesis import identity_of, seam_frames, smplx_params, synthesize_states
-    from dr2prep.audio.reading import SAMPLE_RATE, load_audio
+    from dr2common.rates import SAMPLE_RATE
+    from dr2prep.audio.reading import load_audio
 
     timings = {} if timings is None else timings
     synth_options = synth_options or {}

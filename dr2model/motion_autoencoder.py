@@ -45,7 +45,7 @@ def smplx_joints(body, params: dict[str, np.ndarray], batch: int = JOINT_BATCH) 
     joints to float precision, without skinning the whole mesh); the shape
     is the sequence's first betas (constant in fits and synthesis).
     """
-    from dr2prep.bodymodel import FastForward
+    from dr2prep.bodymodel.fast_forward import FastForward
 
     frames = len(params["body_pose"])
     forward = FastForward(body, np.asarray(params["betas"], np.float64).reshape(frames, -1)[0])

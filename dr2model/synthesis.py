@@ -32,12 +32,12 @@ from dr2prep.audio.extractor import (
     frame_features,
     make_extractor,
 )
-from dr2prep.audio.reading import SAMPLE_RATE, load_audio
+from dr2prep.audio.reading import load_audio
 from dr2common.errors import Dr2Error
 from dr2prep.fitting.params_file import read_npz
 from dr2common.progress import progress_bar, say
 from dr2common.atomic import savez_atomic, write_json_atomic
-from dr2common.rates import FPS
+from dr2common.rates import FPS, SAMPLE_RATE
 from dr2common.smplx_params import NUM_BETAS, SMPLX_KEYS
 
 STRIDE = WINDOW - 1  # the release's stride: windows share one frame, the new window's start is the old one's end
@@ -409,7 +409,7 @@ def synthesize(
     require_decodable(model, model_dir)
     body = None
     if preview:
-        from dr2prep.bodymodel import load_body_model
+        from dr2prep.bodymodel.loading import load_body_model
 
         body = load_body_model(body_model)  # fail early, before the network runs
         require_body_model(model, body, model_dir)

@@ -105,7 +105,7 @@ def load_training_clips(clip_dirs: list[Path], settings: TrainSettings) -> tuple
     mano = mano_hands_from_smplx_npz(Path(settings.mano_model)) if settings.mano_model else None
     vposer = None
     if settings.vposer:
-        from dr2model.vposer import load_vposer_v1
+        from dr2prep.bodymodel.vposer import load_vposer_v1
 
         vposer = load_vposer_v1(Path(settings.vposer))
     from dr2model.speakers import several_clips_note

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
 from dr2prep.fitting.fit import FitSettings
 from dr2prep.fitting.stage import run_fit_stage

@@ -53,7 +53,8 @@ def test_demo_runs_the_whole_chain_on_its_own_input(tmp_path):
 
     from dr2model.demo import DEMO_SAMPLES, DEMO_SECONDS, SPEECH_SECONDS
     from dr2model.demo_report import FACING_SHARE
-    from dr2model.synthesis import SMPLX_KEYS, load_sample
+    from dr2common.smplx_params import SMPLX_KEYS
+    from dr2model.synthesis import load_sample
     from dr2common.ffmpeg_tools import probe
 
     result = run_dr2("demo", workspace=tmp_path, check=True)

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dr2prep.bodymodel import load_body_model  # noqa: E402
+from dr2prep.bodymodel.loading import load_body_model  # noqa: E402
 from dr2prep.bodymodel.fast_forward import FastForward  # noqa: E402
 from dr2prep.fitting.camera import project  # noqa: E402
 from dr2prep.fitting.params_file import load_params, smplx_inputs  # noqa: E402

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dr2prep.bodymodel import load_body_model  # noqa: E402
+from dr2prep.bodymodel.loading import load_body_model  # noqa: E402
 from dr2prep.fitting.params_file import load_params  # noqa: E402
 from dr2prep.fitting.stage import cpu_threads, run_fit_stage  # noqa: E402
 from tests.prep.test_fitting_stage import SETTINGS, fitted_pose_error_mm, two_shot_clip_dir  # noqa: E402

@@ -30,7 +30,7 @@ def export_result(result: Path, formats: list[str], out: Path | None = None,
     one the result was made with: it gives the bone offsets, mesh and mean hand. Returns format -> path.
     """
     from dr2model.export.motion import load_motion
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
 
     result = Path(result)
     unknown = [fmt for fmt in formats if fmt not in FORMATS]

@@ -113,7 +113,7 @@ def write_view(results: list[Path], audio: Path | None = None, out: Path | None 
 
     Returns the page's path (default: `<first result's stem>_view.html` beside it).
     """
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
 
     results = [Path(path) for path in results]
     if not results:

@@ -13,7 +13,7 @@ import torch
 
 from dr2prep.audio.deepspeech_graph import ALPHABET, graph_sha256, load_deepspeech_weights
 from dr2prep.audio.deepspeech_net import DeepSpeechNet
-from dr2prep.audio.extractor import FeatureExtractor
+from dr2prep.audio.feature_extractor import FeatureExtractor
 from dr2prep.audio.mfcc import FEATURE_RATE, deepspeech_input
 
 VERSION = "v0.1.x-port-1"  # bump when the port's arithmetic changes

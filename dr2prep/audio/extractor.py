@@ -1,4 +1,4 @@
-"""What an audio feature extractor is, which ones exist, and the per-frame features they give.
+"""Which audio feature extractors exist, and the per-frame features they give.
 
 An extractor turns 16 kHz speech into (N, 29) rows at its own rate; `extract_features` puts
 them on the 30 FPS frame clock. Its `describe()` dict names the kind and travels into
@@ -7,39 +7,23 @@ datasets and checkpoints, so synthesis can refuse features of another kind.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
 
 from dr2prep.audio import builtin_features as builtin
-from dr2prep.audio.alignment import FPS, frames_for_duration, resample_to_frames
+from dr2prep.audio.alignment import frames_for_duration, resample_to_frames
 from dr2prep.audio.deepspeech_graph import require_graph_path, resolve_graph_path
-from dr2prep.audio.reading import SAMPLE_RATE, is_silent, load_audio
+from dr2prep.audio.feature_extractor import FeatureExtractor
+from dr2prep.audio.reading import is_silent, load_audio
 from dr2common.errors import Dr2Error
 from dr2common.progress import warn
+from dr2common.rates import FPS, SAMPLE_RATE
 
 FEATURE_DIM = 29  # DeepSpeech's 29 character logits; the built-in feature has the same width
 FEATURE_KINDS = ("builtin", "deepspeech")
 # The fields of describe() that must match between training and synthesis.
 IDENTITY_FIELDS = ("kind", "dim", "version", "fps", "graph_sha256")
-
-
-class FeatureExtractor(ABC):
-    """Speech in, (N, dim) float32 feature rows at `source_rate` rows per second out."""
-
-    kind: str
-    dim: int
-    source_rate: float
-    version: str
-
-    @abstractmethod
-    def compute(self, samples: np.ndarray) -> np.ndarray:
-        """(N,) float32 mono samples in [-1, 1] at 16 kHz -> (rows, dim) float32."""
-
-    def describe(self) -> dict:
-        """The kind and its settings, JSON-ready; written next to the features and into checkpoints."""
-        return {"kind": self.kind, "dim": self.dim, "source_rate": self.source_rate, "version": self.version}
 
 
 class BuiltinExtractor(FeatureExtractor):

@@ -1,20 +1,6 @@
 """Body models for dr2: the user's SMPL-X or the open body, and a fast keypoint forward pass.
 
 Everything downstream speaks SMPL-X parameters; see loading.BodyModel and fast_forward.FastForward.
+This file imports nothing, so a lookup table (skeleton, openpose_correspondence, face)
+loads without torch or smplx.
 """
-
-from dr2prep.bodymodel.fast_forward import FastForward, FastOutput
-from dr2prep.bodymodel.loading import (
-    MODEL_ENV,
-    OPEN,
-    BodyModel,
-    HandPCA,
-    default_source,
-    describe_default_model,
-    load_body_model,
-)
-
-__all__ = [
-    "MODEL_ENV", "OPEN", "BodyModel", "FastForward", "FastOutput", "HandPCA", "default_source",
-    "describe_default_model", "load_body_model",
-]

@@ -125,7 +125,7 @@ def load_pose_prior(settings: FitSettings, device) -> torch.nn.Module | None:
     """VPoser v1.0 from settings.vposer (read without pickle), frozen, or None when not given."""
     if not settings.vposer:
         return None
-    from dr2model.vposer import load_vposer_v1
+    from dr2prep.bodymodel.vposer import load_vposer_v1
 
     return load_vposer_v1(Path(settings.vposer).expanduser()).to(device).requires_grad_(False)
 

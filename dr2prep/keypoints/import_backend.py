@@ -21,7 +21,7 @@ import numpy as np
 from dr2common.errors import Dr2Error
 from dr2prep.keypoints.openpose_format import JSON_SUFFIX, N_POINTS, read_frame_json
 from dr2prep.keypoints.tracking import pick_speaker
-from dr2prep.media import FPS
+from dr2common.rates import FPS
 from dr2common.progress import progress_bar, warn
 from dr2prep.stage import sha256_file
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from dr2model.export.fbx import PROJECT_BLENDER_VENV
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from tests.model.chromium_page import chromium_executable
 from tests.model.synthetic import smplx_params
 

@@ -16,7 +16,7 @@ FRAMES = 90
 
 @pytest.fixture(scope="module")
 def body():
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
 
     return load_body_model("open")
 

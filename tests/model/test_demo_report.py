@@ -34,7 +34,7 @@ def test_head_angle_follows_the_whole_chain_from_pelvis_to_head():
 
 @pytest.fixture(scope="module")
 def body():
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
 
     return load_body_model("open")
 

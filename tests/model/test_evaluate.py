@@ -160,7 +160,7 @@ def test_joints_match_smplx(model_dir, tmp_path):
 
     from dr2model.motion_autoencoder import smplx_joints
     from dr2model.synthesis import load_sample, synthesize
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
 
     outputs = synthesize(model_dir, speech_wav(tmp_path / "s.wav", 1.0, 3), tmp_path / "out", preview=False)
     params = load_sample(outputs[0].params_path)

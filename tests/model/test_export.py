@@ -12,7 +12,8 @@ from scipy.spatial.transform import Rotation
 from dr2model.export.amass import AMASS_FROM_CAMERA
 from dr2model.export.bvh import read_bvh
 from dr2model.export.motion import WORLD_FROM_CAMERA, load_motion
-from dr2prep.bodymodel import load_body_model, skeleton
+from dr2prep.bodymodel.loading import load_body_model
+from dr2prep.bodymodel import skeleton
 from tests.cli_runner import assert_one_line_error, run_dr2
 from tests.model.export_fixtures import FPS, FRAMES, ROOT, require_validator, smplx_output, synth_result
 

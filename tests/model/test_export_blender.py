@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dr2prep.bodymodel import load_body_model, skeleton
+from dr2prep.bodymodel.loading import load_body_model
+
+from dr2prep.bodymodel import skeleton
 from tests.cli_runner import run_dr2
 from tests.model.export_fixtures import FPS, FRAMES, ROOT, require_blender, synth_result
 

@@ -117,7 +117,7 @@ def test_real_stretches_and_retrieved_windows_lie_inside_shots():
 
 def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
     from dr2model.train import TrainSettings, train_model
-    from dr2prep.bodymodel import load_body_model
+    from dr2prep.bodymodel.loading import load_body_model
     from tests.model.tiny_model import speech_clip
 
     train_clip = speech_clip(tmp_path / "work", "train", seconds=10.0, seed=3)

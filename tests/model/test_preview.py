@@ -18,7 +18,7 @@ from dr2model.preview import (
 )
 from dr2model.render import BACKGROUND
 from dr2model.synthesis import load_sample, synthesize
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
 from dr2common.ffmpeg_tools import ffmpeg_exe, probe
 from tests.model.tiny_model import speech_wav

@@ -20,7 +20,7 @@ from dr2model.synthesis import (
     synthesize_states,
     window_starts,
 )
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
 from tests.model.tiny_model import speech_wav
 

@@ -15,7 +15,8 @@ import pytest
 from dr2model.demo_input import make_demo_speech
 from dr2model.export.gltf import continuous_quaternions
 from dr2model.export.motion import load_motion
-from dr2prep.bodymodel import load_body_model, skeleton
+from dr2prep.bodymodel.loading import load_body_model
+from dr2prep.bodymodel import skeleton
 from tests.cli_runner import assert_one_line_error, run_dr2
 from tests.model.chromium_page import BrowserPage
 from tests.model.export_fixtures import FPS, require_chromium, synth_result

@@ -9,7 +9,9 @@ import torch
 from smplx.joint_names import JOINT_NAMES as SMPLX_OUTPUT_NAMES
 from smplx.lbs import batch_rodrigues
 
-from dr2prep.bodymodel import FastForward, load_body_model
+from dr2prep.bodymodel.loading import load_body_model
+
+from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel import openpose_correspondence as op
 from dr2prep.bodymodel.synthetic_smplx import write_synthetic_smplx
 from tests.prep.bodymodel_models import random_pose, shared_cache, smplx_keypoints

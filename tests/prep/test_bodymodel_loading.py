@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dr2prep.bodymodel import MODEL_ENV, default_source, describe_default_model, load_body_model
+from dr2prep.bodymodel.loading import MODEL_ENV, default_source, describe_default_model, load_body_model
 from dr2prep.bodymodel.open_body import mannequin_version
 from dr2prep.bodymodel.synthetic_smplx import synthetic_smplx_arrays, write_synthetic_smplx
 from dr2common.errors import Dr2Error

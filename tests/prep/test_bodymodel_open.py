@@ -12,7 +12,9 @@ import torch
 from mannequin import Mannequin
 from scipy.spatial import cKDTree
 
-from dr2prep.bodymodel import FastForward, load_body_model
+from dr2prep.bodymodel.loading import load_body_model
+
+from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel import openpose_correspondence as op
 from dr2prep.bodymodel import skeleton
 from dr2prep.bodymodel.face import FACE_CODE_NAMES

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
 from dr2prep.fitting import metrics
 from dr2prep.fitting.fit import (

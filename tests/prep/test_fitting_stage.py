@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2common.errors import Dr2Error
 from dr2common.ffmpeg_tools import ffmpeg_exe, probe
@@ -217,7 +217,7 @@ def test_overlay_draws_the_fit_over_the_frames_with_audio(body, tmp_path, make_v
 @pytest.mark.slow
 def test_a_vposer_snapshot_becomes_the_body_code(body, tmp_path):
     """With VPoser v1.0 the body pose is its 32-dim code (a random network stands in for the snapshot)."""
-    from dr2model.vposer import VPoserV1
+    from dr2prep.bodymodel.vposer import VPoserV1
 
     torch.manual_seed(0)
     snapshot = tmp_path / "TR00_E096.pt"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from dr2prep import media as media_module
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
 from dr2common.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
 from dr2prep.media import prepare_media

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -113,25 +112,3 @@ def load_vposer_v1(path: Path) -> VPoserV1:
         raise Dr2Error(f"{path} is not a VPoser v1.0 snapshot ({str(error).splitlines()[0]})") from None
     return model.eval()
 
-
-class VPoserCode:
-    """Body code through VPoser v1.0, with the same encode/decode interface as `codecs.LinearCode` (numpy or torch)."""
-
-    kind = "vposer"
-    dim = LATENT_DIM
-
-    def __init__(self, model: VPoserV1):
-        self.model = model.eval()
-
-    def encode(self, x):
-        return self._run(self.model.encode, x)
-
-    def decode(self, code):
-        return self._run(self.model.decode, code)
-
-    def _run(self, fn, x):
-        with torch.no_grad():
-            if isinstance(x, np.ndarray):
-                flat = torch.from_numpy(np.asarray(x, np.float32).reshape(-1, x.shape[-1]))
-                return fn(flat).numpy().reshape(*x.shape[:-1], -1)
-            return fn(x.float().reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)

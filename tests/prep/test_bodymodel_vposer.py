@@ -10,7 +10,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from dr2model.codecs import Codecs, fit_codecs
-from dr2model.vposer import VPoserV1, load_vposer_v1, matrix_to_axis_angle, rotation_from_6d
+from dr2prep.bodymodel.vposer import VPoserV1, load_vposer_v1, matrix_to_axis_angle, rotation_from_6d
 from dr2common.errors import Dr2Error
 from tests.model.synthetic import audio_features, smplx_params
 

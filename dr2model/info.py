@@ -1,4 +1,7 @@
-"""`dr2 info`: what this install can do, for bug reports and for checking a setup."""
+"""`dr2 info`: what this install can do, for bug reports and for checking a setup.
+
+It lives in dr2model, the top of the two packages, because it asks both (prep stages, preview renderers).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ def collect_info() -> dict:
     from dr2prep.audio.extractor import FEATURE_KINDS
     from dr2prep.pipeline import STAGES
 
-    from dr2prep.bodymodel import describe_default_model
+    from dr2prep.bodymodel.loading import describe_default_model
     from dr2prep.keypoints.stage import backend_versions
     from dr2model.preview import describe_renderers
 

@@ -1,0 +1,76 @@
+"""The packages point one way: dr2common <- dr2prep <- dr2model <- dr2 <- cli, with no import cycle.
+
+Reads the source with benchmarks/import_graph.py (ast only), so it runs in well under a second.
+"""
+
+import textwrap
+from pathlib import Path
+
+from benchmarks.import_graph import ROOT, all_edges, import_cycles, project_modules, upward_imports
+
+
+def _problems(root: Path):
+    edges = all_edges(root)
+    return upward_imports(edges), import_cycles(edges)
+
+
+def test_no_upward_import_and_no_cycle_in_the_project():
+    upward, cycles = _problems(ROOT)
+    assert not upward, "upward imports: " + "; ".join(f"{e.importer}:{e.line} -> {e.imported}" for e in upward)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_graph_sees_every_package():
+    modules = project_modules(ROOT)
+    assert {"dr2common.errors", "dr2prep.stage", "dr2model.train", "cli"} <= set(modules)
+    importers = {e.importer for e in all_edges(ROOT)}
+    assert "dr2model.train" in importers and "dr2prep.media" in importers
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, source in {"dr2common/__init__.py": "", "dr2prep/__init__.py": "", "dr2model/__init__.py": "",
+                         **files}.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+    return tmp_path
+
+
+def test_a_prep_module_importing_the_model_is_caught_even_inside_a_function(tmp_path):
+    root = _tree(tmp_path, {
+        "dr2prep/info.py": "def f():\n    from dr2model.preview import describe\n",
+        "dr2model/preview.py": "from dr2prep import info\n",
+    })
+    upward, _ = _problems(root)
+    assert [(e.importer, e.imported, e.top_level) for e in upward] == [("dr2prep.info", "dr2model.preview", False)]
+
+
+def test_common_importing_prep_or_model_is_caught(tmp_path):
+    root = _tree(tmp_path, {
+        "dr2common/errors.py": "import dr2prep.stage\nfrom dr2model import train\n",
+        "dr2prep/stage.py": "",
+        "dr2model/train.py": "",
+    })
+    upward, _ = _problems(root)
+    assert sorted(e.imported for e in upward) == ["dr2model.train", "dr2prep.stage"]
+
+
+def test_a_cycle_through_a_lazy_import_is_caught_and_relative_imports_resolve(tmp_path):
+    root = _tree(tmp_path, {
+        "dr2prep/audio/__init__.py": "",
+        "dr2prep/audio/extractor.py": "def make():\n    from .deepspeech import Net\n",
+        "dr2prep/audio/deepspeech.py": "from dr2prep.audio.extractor import make\nclass Net: pass\n",
+    })
+    upward, cycles = _problems(root)
+    assert not upward
+    assert cycles == [["dr2prep.audio.deepspeech", "dr2prep.audio.extractor"]]
+
+
+def test_the_api_and_the_cli_may_import_anything(tmp_path):
+    root = _tree(tmp_path, {
+        "dr2/__init__.py": "import dr2model.train\nimport dr2prep.stage\n",
+        "dr2model/train.py": "",
+        "dr2prep/stage.py": "",
+        "cli.py": "import dr2\nimport dr2model.train\n",
+    })
+    assert _problems(root) == ([], [])
