@@ -3,7 +3,6 @@
 Reads the source with benchmarks/import_graph.py (ast only), so it runs in well under a second.
 """
 
-import textwrap
 from pathlib import Path
 
 from benchmarks.import_graph import ROOT, all_edges, import_cycles, project_modules, upward_imports
@@ -27,50 +26,38 @@ def test_the_graph_sees_every_package():
     assert "dr2model.train" in importers and "dr2prep.media" in importers
 
 
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+def _problems_in(tmp_path: Path, files: dict[str, str]):
+    """The upward imports and cycles of a small tree of the project's packages holding `files`."""
     for name, source in {"dr2common/__init__.py": "", "dr2prep/__init__.py": "", "dr2model/__init__.py": "",
                          **files}.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-    return tmp_path
+        path.write_text(source)
+    return _problems(tmp_path)
 
 
 def test_a_prep_module_importing_the_model_is_caught_even_inside_a_function(tmp_path):
-    root = _tree(tmp_path, {
-        "dr2prep/info.py": "def f():\n    from dr2model.preview import describe\n",
-        "dr2model/preview.py": "from dr2prep import info\n",
-    })
-    upward, _ = _problems(root)
+    upward, _ = _problems_in(tmp_path, {"dr2prep/info.py": "def f():\n    from dr2model.preview import describe\n",
+                                        "dr2model/preview.py": "from dr2prep import info\n"})
     assert [(e.importer, e.imported, e.top_level) for e in upward] == [("dr2prep.info", "dr2model.preview", False)]
 
 
 def test_common_importing_prep_or_model_is_caught(tmp_path):
-    root = _tree(tmp_path, {
-        "dr2common/errors.py": "import dr2prep.stage\nfrom dr2model import train\n",
-        "dr2prep/stage.py": "",
-        "dr2model/train.py": "",
-    })
-    upward, _ = _problems(root)
+    upward, _ = _problems_in(tmp_path, {"dr2common/errors.py": "import dr2prep.stage\nfrom dr2model import train\n",
+                                        "dr2prep/stage.py": "", "dr2model/train.py": ""})
     assert sorted(e.imported for e in upward) == ["dr2model.train", "dr2prep.stage"]
 
 
 def test_a_cycle_through_a_lazy_import_is_caught_and_relative_imports_resolve(tmp_path):
-    root = _tree(tmp_path, {
+    upward, cycles = _problems_in(tmp_path, {
         "dr2prep/audio/__init__.py": "",
         "dr2prep/audio/extractor.py": "def make():\n    from .deepspeech import Net\n",
-        "dr2prep/audio/deepspeech.py": "from dr2prep.audio.extractor import make\nclass Net: pass\n",
-    })
-    upward, cycles = _problems(root)
+        "dr2prep/audio/deepspeech.py": "from dr2prep.audio.extractor import make\nclass Net: pass\n"})
     assert not upward
     assert cycles == [["dr2prep.audio.deepspeech", "dr2prep.audio.extractor"]]
 
 
 def test_the_api_and_the_cli_may_import_anything(tmp_path):
-    root = _tree(tmp_path, {
-        "dr2/__init__.py": "import dr2model.train\nimport dr2prep.stage\n",
-        "dr2model/train.py": "",
-        "dr2prep/stage.py": "",
-        "cli.py": "import dr2\nimport dr2model.train\n",
-    })
-    assert _problems(root) == ([], [])
+    assert _problems_in(tmp_path, {"dr2/__init__.py": "import dr2model.train\nimport dr2prep.stage\n",
+                                   "dr2model/train.py": "", "dr2prep/stage.py": "",
+                                   "cli.py": "import dr2\nimport dr2model.train\n"}) == ([], [])

@@ -16,10 +16,11 @@ from safetensors.torch import load_file
 
 from dr2model.checkpoint import CONFIG, TRAINING_STATE, WEIGHTS, load_model
 from dr2model.losses import LossWeights
+from dr2model.network import Audio2Gestures, NetworkConfig
 from dr2model.train import TrainSettings, train_model
 from dr2common.errors import Dr2Error
 from dr2common.progress import set_quiet
-from tests.model.synthetic import learnable_clip, prepared_clip
+from tests.model.synthetic import learnable_clip, prepared_clip, smplx_params
 
 TINY = TrainSettings(batch_size=2, learning_rate=1e-3, window_stride=8, log_every=1, checkpoint_every=1000)
 
@@ -59,11 +60,20 @@ def test_checkpoint_round_trip(tmp_path):
     # The training state is readable without pickle.
     state = torch.load(tmp_path / "m" / TRAINING_STATE, weights_only=True)
     assert state["step"] == 2 and "optimizer" in state
-    # Same inputs, same outputs after loading.
+    # Same inputs, same outputs after loading: the loaded network computes what a network built by hand from
+    # the saved weights does, and not what the untrained one (same seed) does.
     audio, initial = torch.from_numpy(clip.audio[None, :128]), torch.from_numpy(clip.pose[None, 0])
+    rebuilt = Audio2Gestures(NetworkConfig(**config["network"]))
+    rebuilt.load_state_dict(saved)
+    torch.manual_seed(TINY.seed)
+    untrained = Audio2Gestures(NetworkConfig(**config["network"]))
     with torch.no_grad():
         pose, face = loaded.network(audio, initial)
-    assert pose.shape == (1, 128, 59) and torch.isfinite(pose).all()
+        expected_pose, expected_face = rebuilt.eval()(audio, initial)
+        untrained_pose, _ = untrained.eval()(audio, initial)
+    assert pose.shape == (1, 128, 59) and face.shape == (1, 128, 10)
+    assert torch.equal(pose, expected_pose) and torch.equal(face, expected_face)
+    assert (pose - untrained_pose).abs().max() > 1e-4  # two Adam steps moved the output
 
 
 def test_resume_gives_identical_continuation(tmp_path):
@@ -134,7 +144,16 @@ def test_train_from_prepared_clips_and_decode(tmp_path):
     params = model.codecs.decode(pose[0].numpy(), face[0].numpy(), model.codecs.clips[1])
     assert params["body_pose"].shape == (128, 63) and params["left_hand_pose"].shape == (128, 45)
     assert params["transl"].shape == (128, 3) and params["expression"].shape == (128, 10)
-    assert params["betas"].shape == (10,)
+    # What decoding takes from clip b itself: its shape, its fixed orientation, its mean jaw.
+    fitted = smplx_params(140, seed=1)
+    np.testing.assert_allclose(params["betas"], fitted["betas"], atol=1e-6)
+    np.testing.assert_allclose(params["global_orient"], np.tile(fitted["global_orient"][0], (128, 1)), atol=1e-6)
+    np.testing.assert_allclose(params["jaw_pose"], np.tile(fitted["jaw_pose"].mean(0), (128, 1)), atol=1e-6)
+    np.testing.assert_allclose(params["expression"], face[0].numpy())
+    # The saved state bank and codecs decode back to clip b's own poses (its frames follow clip a's 150).
+    bank_b = model.codecs.decode(model.state_bank[150:].numpy(), np.zeros((140, 10)), model.codecs.clips[1])
+    for key in ("transl", "body_pose", "left_hand_pose", "right_hand_pose"):
+        np.testing.assert_allclose(bank_b[key], fitted[key], atol=2e-5, err_msg=key)
 
 
 DDP_SCRIPT = textwrap.dedent("""
