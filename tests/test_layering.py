@@ -61,3 +61,17 @@ def test_the_api_and_the_cli_may_import_anything(tmp_path):
     assert _problems_in(tmp_path, {"dr2/__init__.py": "import dr2model.train\nimport dr2prep.stage\n",
                                    "dr2model/train.py": "", "dr2prep/stage.py": "",
                                    "cli.py": "import dr2\nimport dr2model.train\n"}) == ([], [])
+
+
+def test_lookup_tables_and_shared_infrastructure_load_without_heavy_packages():
+    """Importing a table of the body model or dr2common must not pull in torch, smplx, cv2 or mediapipe."""
+    import subprocess
+    import sys
+
+    modules = ("dr2prep.bodymodel.skeleton", "dr2prep.bodymodel.openpose_correspondence", "dr2common.errors",
+               "dr2common.progress", "dr2common.atomic", "dr2common.rates", "dr2common.smplx_params",
+               "dr2common.device", "dr2prep.fitting.params_file")
+    code = (f"import sys\nimport {', '.join(modules)}\n"
+            "print(sorted(m for m in ('torch', 'smplx', 'cv2', 'mediapipe') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
