@@ -75,3 +75,10 @@ def test_lookup_tables_and_shared_infrastructure_load_without_heavy_packages():
             "print(sorted(m for m in ('torch', 'smplx', 'cv2', 'mediapipe') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_package_folder_is_a_regular_package():
+    """pyproject's package discovery ships only folders with an __init__.py."""
+    folders = {path.parent for layer in ("dr2common", "dr2prep", "dr2model") for path in (ROOT / layer).rglob("*.py")}
+    missing = sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file())
+    assert not missing, f"no __init__.py in {missing}"
