@@ -56,6 +56,9 @@ def test_second_run_is_up_to_date_and_force_redoes(make_video, tmp_path):
     run_dr2("prep", video, "--until", "media", workspace=ws, check=True)
     record = ws / video.stem / "media" / ".stage.json"
     first = json.loads(record.read_text())
+    # The rates are constants now, not settings, but stay in the record as when they were: workspaces
+    # prepared before stay up to date.
+    assert first["settings"] == {"fps": 30, "jpeg_quality": 2, "sample_rate": 16000}
 
     command = [sys.executable, "-m", "cli", "--workspace", str(ws), "prep", str(video), "--until", "media"]
     again = subprocess.run(command, capture_output=True, text=True, check=True)
