@@ -152,7 +152,7 @@ def common_feature_kind(clip_dirs: list[Path]) -> str:
             return ""  # read_clip_inputs reports the missing stage
         raise Dr2Error(f"the clips have different audio feature kinds ({listing}); prepare them all with the same kind")
     raise Dr2Error(
-        f"the clips have several audio feature kinds ({', '.join(sorted(common))}); choose one with --feature-kind"
+        f"the clips have several audio feature kinds ({', '.join(sorted(common))}); choose one with --audio-features"
     )
 
 
@@ -412,7 +412,8 @@ def _train(clips, windows, codecs, kind, description, body_model, fingerprint, o
 
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise Dr2Error(f"training diverged at step {step} (loss {value}); lower --lr or check the clips' fits")
+                raise Dr2Error(f"training diverged at step {step} (loss {value}); "
+                               f"lower --learning-rate or check the clips' fits")
             running += value
             running_count += 1
             done = step + 1
