@@ -26,9 +26,10 @@ from dr2prep.workspace import DEFAULT_WORKSPACE
 @click.pass_context
 def dr2(ctx: click.Context, workspace: Path, device: str, quiet: bool) -> None:
     """dr2: co-speech gestures of one speaker from about two minutes of video (DR², WACV 2024)."""
-    from dr2prep.progress import set_quiet  # tqdm: not needed for --help
+    if quiet or "dr2prep.progress" in sys.modules:  # not loaded yet: not quiet already, and `--help` needs no tqdm
+        from dr2prep.progress import set_quiet
 
-    set_quiet(quiet)
+        set_quiet(quiet)
     ctx.obj = {"workspace": workspace, "device": device}
 
 
