@@ -52,6 +52,7 @@ class Model:
         self.smplx_model = smplx_model
         self.deepspeech_graph = deepspeech_graph
         self._body = None
+        self._extractor = None
 
     def __repr__(self) -> str:
         return (f"dr2.Model({str(self.model_dir)!r}, step {self.step}, {self.feature_kind} features, "
@@ -87,7 +88,7 @@ class Model:
         result = synthesis.synthesize_states(
             self.loaded, speech if speech_path is None else speech_path, num_samples, seed, init_frame, self.device,
             self.deepspeech_graph, synthesis.SMOOTHING_RANGE, sample_rate=sample_rate, overlap=overlap,
-            state_noise=state_noise)
+            state_noise=state_noise, extractor=self.feature_extractor())
         options = {"window": synthesis.WINDOW, "stride": synthesis.WINDOW - overlap, "overlap": overlap,
                    "state_noise": state_noise, "smoothing": synthesis.SMOOTHING_RANGE}
         samples = []
@@ -116,11 +117,11 @@ class Model:
                 synthesis.check_stem_free(out_dir, stem or _stem(sample), sample.speech)
             params_path = out_dir / f"{name}.npz"
             synthesis._save_npz(params_path, sample.params)
+            audio = {} if sample.speech is None else {  # a waveform has no file to name
+                "audio": str(sample.speech), "audio_resolved": str(sample.speech.resolve())}
             write_json_atomic(out_dir / f"{name}.json", {
-                "frames": sample.frames, "fps": sample.fps,
-                "audio": str(sample.speech) if sample.speech is not None else None,
-                "audio_resolved": str(sample.speech.resolve()) if sample.speech is not None else None,
-                "seed": sample.seed, "init_frame": sample.init_frame, "init_noise": sample.init_noise,
+                "frames": sample.frames, "fps": sample.fps, **audio, "seed": sample.seed,
+                "init_frame": sample.init_frame, "init_noise": sample.init_noise,
                 "clip": sample.clip, "model": str(self.model_dir), "model_step": self.step,
                 "feature_kind": self.feature_kind, **sample.options, "smplx": synthesis.SMPLX_OPTIONS,
             })
@@ -145,6 +146,20 @@ class Model:
             return [render_preview([s.params for s in samples], body, speech, path, labels, renderer)]
         return [render_preview([s.params], body, s.speech, out_dir / f"{stem or _stem(s)}_seed{s.seed}.mp4", [label],
                                renderer) for s, label in zip(samples, labels)]
+
+    def feature_extractor(self):
+        """The audio feature extractor of the model's kind, made once (DeepSpeech's graph is read once).
+
+        None for a kind dr2 cannot compute: synthesis then explains that.
+        """
+        if self._extractor is None:
+            from dr2prep.audio.extractor import FEATURE_KINDS, make_extractor
+
+            kind = self.feature_kind
+            if kind in FEATURE_KINDS:
+                self._extractor = make_extractor(kind, self.deepspeech_graph if kind == "deepspeech" else None,
+                                                 self.device)
+        return self._extractor
 
     def body_model(self):
         """The SMPL-X body the training clips were fitted with (loaded once; a different one is refused)."""

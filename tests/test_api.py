@@ -72,6 +72,7 @@ def test_model_synthesize_equals_dr2_synth(model_dir, speech, tmp_path, quiet):
 def test_a_second_synthesize_does_not_reload_the_model(model_dir, speech, monkeypatch, quiet):
     import dr2model.checkpoint
     import dr2model.synthesis
+    import dr2prep.audio.extractor
 
     model = dr2.load_model(model_dir, device="cpu")
     network = model.loaded.network
@@ -82,8 +83,11 @@ def test_a_second_synthesize_does_not_reload_the_model(model_dir, speech, monkey
     monkeypatch.setattr(dr2model.checkpoint, "load_model", no_reload)
     monkeypatch.setattr(dr2model.synthesis, "load_model", no_reload)
     first = model.synthesize(speech, seed=7)
+    extractor = model.feature_extractor()
+    monkeypatch.setattr(dr2prep.audio.extractor, "make_extractor", no_reload)  # nor the audio feature extractor
+    monkeypatch.setattr(dr2model.synthesis, "make_extractor", no_reload)
     second = model.synthesize(speech, seed=7)
-    assert model.loaded.network is network
+    assert model.loaded.network is network and model.feature_extractor() is extractor
     assert_same_params(first[0].params, second[0].params)
 
 
