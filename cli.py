@@ -108,8 +108,11 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
     if clip:
         raise Dr2Error("--clip names one clip, so it needs exactly one video; several videos are named after their files")
     results = dr2.prepare_many(videos, obj["workspace"], jobs=jobs, shard=shard, **options)
-    if not results:
-        click.echo(f"shard {shard} holds no videos (there are fewer videos than shards); nothing to do")
+    if not results:  # only an empty shard gives none
+        from dr2prep.batch import parse_shard
+
+        k, n = parse_shard(shard)
+        click.echo(f"shard {k}/{n} holds no videos (there are fewer videos than shards); nothing to do")
         return
     click.echo(dr2.summary_table(results, until, only))
     if any(r.error for r in results):
