@@ -26,8 +26,9 @@ def deepspeech_graph_path(deepspeech_graph: str | Path | None = None) -> Path | 
 
 def audio_feature_settings(feature_kind: str | None = None, deepspeech_graph: str | Path | None = None):
     """Prep's `AudioFeatureSettings`: the kind given, else 'deepspeech' with a graph (option or env), else 'builtin'."""
+    from dr2prep.audio.extractor import default_kind
     from dr2prep.audio.stage import AudioFeatureSettings
 
     graph = deepspeech_graph_path(deepspeech_graph)
-    kind = feature_kind or ("deepspeech" if graph else "builtin")
+    kind = feature_kind or default_kind(graph)
     return AudioFeatureSettings(kind=kind, deepspeech_graph=str(graph) if graph else None)
