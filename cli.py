@@ -1,4 +1,7 @@
-"""The `dr2` command line: parses options and calls the stage functions, nothing more."""
+"""The `dr2` command line: parses options and calls one function of the Python API (`import dr2`), nothing more.
+
+Nothing heavy is imported at start-up (choice lists come from light modules), so `--help` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,9 @@ from pathlib import Path
 
 import click
 
-from dr2prep.audio.extractor import FEATURE_KINDS
+from dr2prep.choices import FEATURE_KINDS, FIT_MODES, KEYPOINT_BACKENDS, STAGES
 from dr2common.device import DEVICE_CHOICES
-from dr2prep.fitting.fit import MODES as FIT_MODES
 from dr2common.errors import Dr2Error
-from dr2common.progress import set_quiet
-from dr2prep.keypoints.stage import BACKENDS as KEYPOINT_BACKENDS
-from dr2prep.pipeline import STAGES
 from dr2prep.workspace import DEFAULT_WORKSPACE
 
 
@@ -27,7 +26,10 @@ from dr2prep.workspace import DEFAULT_WORKSPACE
 @click.pass_context
 def dr2(ctx: click.Context, workspace: Path, device: str, quiet: bool) -> None:
     """dr2: co-speech gestures of one speaker from about two minutes of video (DR², WACV 2024)."""
-    set_quiet(quiet)
+    if quiet or "dr2common.progress" in sys.modules:  # not loaded yet: not quiet already, and `--help` needs no tqdm
+        from dr2common.progress import set_quiet
+
+        set_quiet(quiet)
     ctx.obj = {"workspace": workspace, "device": device}
 
 
@@ -53,10 +55,10 @@ def fit_options(command):
 
 
 def fit_settings(mode: str, focal_length: float, motion_weight: float, window: int, vposer: Path | None):
-    from dr2prep.fitting.fit import FitSettings
+    import dr2
 
-    return FitSettings(mode=mode, focal_length=focal_length, motion_weight=motion_weight, window=window,
-                       vposer=str(vposer or ""))
+    return dr2.fit_settings(mode=mode, focal_length=focal_length, motion_weight=motion_weight, window=window,
+                            vposer=vposer)
 
 
 @dr2.command()
@@ -83,7 +85,7 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
 @click.option("--overlay", is_flag=True, help="Also write overlay videos (e.g. keypoints/overlay.mp4) to eyeball.")
 @click.option("--audio-features", "feature_kind", type=click.Choice(FEATURE_KINDS),
               help="Audio feature extractor [default: deepspeech when a graph is given, else builtin].")
-@click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
+@click.option("--deepspeech-graph", type=click.Path(path_type=Path),
               help="output_graph.pb of DeepSpeech v0.1.0: gives the paper's audio features [env DR2_DEEPSPEECH_GRAPH].")
 @fit_options
 @click.pass_obj
@@ -94,47 +96,25 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
          vposer: Path | None) -> None:
     """Turn each video (or the videos in a FOLDER) into training data: frames + audio, 2D keypoints, SMPL-X fit,
     audio features. Several videos: each its own clip, a summary table at the end, exit code 1 if any failed."""
-    from dr2prep.audio import AudioFeatureSettings, default_kind
-    from dr2common.device import resolve_device
-    from dr2prep.keypoints.stage import KeypointSettings
-    from dr2prep.pipeline import PrepSettings, prepare_clip, resolve_workers, select_stages
+    import dr2
 
-    keypoints = KeypointSettings(backend=keypoint_backend,
-                                 import_dir=str(keypoints_dir or ""),
-                                 openpose_models=str(openpose_models or ""))
-    audio = AudioFeatureSettings(kind=feature_kind or default_kind(deepspeech_graph),
-                                 deepspeech_graph=str(deepspeech_graph) if deepspeech_graph else None)
-    settings = PrepSettings(keypoints=keypoints, audio_features=audio, smplx_model=smplx_model,
-                            fit=fit_settings(mode, focal_length, motion_weight, window, vposer))
-    stages = select_stages(until, only)
+    options = dict(until=until, only=only, force=force, replace=replace, keypoints=keypoint_backend,
+                   keypoints_dir=keypoints_dir, openpose_models=openpose_models, workers=workers, overlay=overlay,
+                   feature_kind=feature_kind, deepspeech_graph=deepspeech_graph, smplx_model=smplx_model,
+                   fit=fit_settings(mode, focal_length, motion_weight, window, vposer), device=obj["device"])
     if len(videos) == 1 and not videos[0].is_dir() and shard is None:
-        clip_dir = prepare_clip(videos[0], obj["workspace"], clip=clip, until=until, only=only, force=force,
-                                settings=settings, device=resolve_device(obj["device"]),
-                                workers=resolve_workers(workers), overlay=overlay,
-                                replace=replace)
-        click.echo(str(clip_dir))
+        click.echo(str(dr2.prepare(videos[0], obj["workspace"], clip=clip, **options)))
         return
-    prep_many(obj, videos, clip, shard, jobs, stages, until=until, only=only, force=force, settings=settings,
-              device=resolve_device(obj["device"]), workers=resolve_workers(workers, jobs), overlay=overlay,
-              replace=replace)
-
-
-def prep_many(obj: dict, videos: tuple[Path, ...], clip: str | None, shard: str | None, jobs: int,
-              stages: tuple[str, ...], **options) -> None:
-    """`dr2 prep` of several videos (or a folder, or a shard of them): summary table, exit 1 if any failed."""
-    from dr2prep.batch import find_videos, parse_shard, prepare_videos, shard as shard_of, summary_table
-
     if clip:
         raise Dr2Error("--clip names one clip, so it needs exactly one video; several videos are named after their files")
-    found = find_videos(list(videos))
-    if shard is not None:
+    results = dr2.prepare_many(videos, obj["workspace"], jobs=jobs, shard=shard, **options)
+    if not results:  # only an empty shard gives none
+        from dr2prep.batch import parse_shard
+
         k, n = parse_shard(shard)
-        found = shard_of(found, k, n)
-        if not found:
-            click.echo(f"shard {k}/{n} holds no videos (there are fewer videos than shards); nothing to do")
-            return
-    results = prepare_videos(found, obj["workspace"], jobs=jobs, **options)
-    click.echo(summary_table(results, stages))
+        click.echo(f"shard {k}/{n} holds no videos (there are fewer videos than shards); nothing to do")
+        return
+    click.echo(dr2.summary_table(results, until, only))
     if any(r.error for r in results):
         sys.exit(1)
 
@@ -148,14 +128,11 @@ def prep_many(obj: dict, videos: tuple[Path, ...], clip: str | None, shard: str 
 def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_length: float, motion_weight: float,
               window: int, vposer: Path | None, overlay: bool, force: bool) -> None:
     """Re-run only the SMPL-X fit of CLIP (a clip directory, or a clip name in the workspace)."""
-    from dr2common.device import resolve_device
-    from dr2prep.pipeline import fit_clip
-    from dr2prep.workspace import clip_dir_of
+    import dr2
 
-    clip_dir = clip_dir_of(clip, obj["workspace"])
-    fit_clip(clip_dir, fit_settings(mode, focal_length, motion_weight, window, vposer), smplx_model,
-             device=resolve_device(obj["device"]), force=force, overlay=overlay)
-    click.echo(str(clip_dir))
+    fit = fit_settings(mode, focal_length, motion_weight, window, vposer)
+    click.echo(str(dr2.fit_smplx(clip, obj["workspace"], fit, smplx_model, force=force, overlay=overlay,
+                                 device=obj["device"])))
 
 
 @dr2.command()
@@ -175,21 +152,18 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
 @click.option("--standing", is_flag=True, help="Standing speaker: the body decoder also predicts translation.")
 @click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot for the body code.")
 @click.option("--force", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
+@click.option("--audio-features", "feature_kind", type=click.Choice(FEATURE_KINDS),
+              help="Audio features to train on when the clips hold several kinds [default: the one they hold].")
 @click.pass_obj
 def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_steps: int | None, batch_size: int,
           learning_rate: float, sigma: float, posture_weight: float, seed: int, standing: bool, vposer: Path | None,
-          force: bool) -> None:
+          force: bool, feature_kind: str | None = None) -> None:
     """Train the audio2gestures network on prepared clips."""
-    from dr2model.losses import LossWeights
-    from dr2model.train import TrainSettings, train_model
-    from dr2common.device import resolve_device
-    from dr2prep.workspace import check_clip_path
+    import dr2
 
-    clips = tuple(check_clip_path(c) for c in clips)
-    settings = TrainSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
-                             sigma=sigma, seed=seed, standing=standing, vposer=str(vposer) if vposer else None,
-                             loss=LossWeights(unpaired_posture=posture_weight))
-    result = train_model(list(clips), out_dir, settings, device=resolve_device(obj["device"]), force=force)
+    result = dr2.train(list(clips), out_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                       learning_rate=learning_rate, sigma=sigma, posture_weight=posture_weight, seed=seed,
+                       standing=standing, vposer=vposer, feature_kind=feature_kind, force=force, device=obj["device"])
     click.echo(str(result.model_dir))
 
 
@@ -214,7 +188,7 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
                    "or auto (pyrender on a GPU, else built-in).")
 @click.option("--smplx-model", envvar="DR2_SMPLX_MODEL",
               help="SMPL-X .npz the training clips were fitted with (default: the open body) [env DR2_SMPLX_MODEL].")
-@click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
+@click.option("--deepspeech-graph", type=click.Path(path_type=Path),
               help="output_graph.pb, for models trained on DeepSpeech features [env DR2_DEEPSPEECH_GRAPH].")
 @click.option("--overlap", type=click.IntRange(1, 127),
               help="Frames consecutive windows share and cross-fade [default: dr2's; 1 = the paper's stride 127].")
@@ -227,21 +201,17 @@ def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_sa
           deepspeech_graph: Path | None, overlap: int | None, state_noise: float | None,
           view_page: bool = False) -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
-    from dr2model.synthesis import synthesize
-    from dr2common.device import resolve_device
+    import dr2
 
-    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise)) if v is not None}
-    outputs = synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples, seed=seed,
-                         init_frame=init_frame, device=resolve_device(obj["device"]), preview=not no_preview,
-                         grid=grid, deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer,
-                         **options)
+    outputs = dr2.synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples,
+                             seed=seed, init_frame=init_frame, preview=not no_preview, grid=grid, renderer=renderer,
+                             smplx_model=smplx_model, deepspeech_graph=deepspeech_graph, overlap=overlap,
+                             state_noise=state_noise, device=obj["device"])
     for path in dict.fromkeys(p for o in outputs for p in (o.params_path, o.preview_path) if p is not None):
         click.echo(str(path))
     if view_page:
-        from dr2model.viewer import write_view
-
         page = outputs[0].params_path.with_name(f"{speech.stem}_view.html")
-        click.echo(str(write_view([o.params_path for o in outputs], speech, page, body_model=smplx_model)))
+        click.echo(str(dr2.view([o.params_path for o in outputs], speech, page, smplx_model=smplx_model)))
 
 
 @dr2.command("eval")
@@ -258,21 +228,17 @@ def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_sa
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON here.")
 @click.option("--smplx-model", envvar="DR2_SMPLX_MODEL",
               help="SMPL-X .npz the clips were fitted with (default: the open body) [env DR2_SMPLX_MODEL].")
-@click.option("--deepspeech-graph", type=click.Path(path_type=Path), envvar="DR2_DEEPSPEECH_GRAPH",
+@click.option("--deepspeech-graph", type=click.Path(path_type=Path),
               help="output_graph.pb, for models trained on DeepSpeech features [env DR2_DEEPSPEECH_GRAPH].")
 @click.pass_obj
 def eval_command(obj: dict, model_dir: Path | None, clips: tuple[Path, ...], audio: tuple[Path, ...], num_samples: int,
                  seed: int, json_path: Path | None, smplx_model: str | None, deepspeech_graph: Path | None) -> None:
     """Beat consistency, diversity, FGD, jitter and L1 of synthesised gestures; fit quality of clips."""
-    from dr2model.evaluate import EvalSettings, evaluate, format_report
-    from dr2common.device import resolve_device
-    from dr2prep.workspace import check_clip_path
+    import dr2
 
-    clips = tuple(check_clip_path(c) for c in clips)
-    report = evaluate(model_dir, list(clips), list(audio), EvalSettings(num_samples=num_samples, seed=seed),
-                      device=resolve_device(obj["device"]), body_model=smplx_model,
-                      deepspeech_graph=deepspeech_graph, json_path=json_path)
-    click.echo(format_report(report))
+    report = dr2.evaluate(model_dir, list(clips), list(audio), num_samples=num_samples, seed=seed, json_path=json_path,
+                          smplx_model=smplx_model, deepspeech_graph=deepspeech_graph, device=obj["device"])
+    click.echo(dr2.format_report(report))
 
 
 @dr2.command()
@@ -287,9 +253,9 @@ def eval_command(obj: dict, model_dir: Path | None, clips: tuple[Path, ...], aud
               help="SMPL-X .npz the result was made with (default: the open body) [env DR2_SMPLX_MODEL].")
 def export(result: Path, formats: tuple[str, ...], out: Path | None, smplx_model: str | None) -> None:
     """Export RESULT (a `dr2 synth` .npz or a clip's smplx/params.npz) for Blender, Unity, Unreal, three.js."""
-    from dr2model.export import export_result
+    import dr2
 
-    for path in export_result(result, list(formats), out, body_model=smplx_model).values():
+    for path in dr2.export(result, list(formats), out, smplx_model=smplx_model).values():
         click.echo(str(path))
 
 
@@ -303,19 +269,18 @@ def export(result: Path, formats: tuple[str, ...], out: Path | None, smplx_model
               help="SMPL-X .npz the results were made with (default: the open body) [env DR2_SMPLX_MODEL].")
 def view(results: tuple[Path, ...], audio: Path | None, out: Path | None, smplx_model: str | None) -> None:
     """One offline HTML page animating RESULTS (samples of one speech) in 3D with the speech."""
-    from dr2model.viewer import write_view
+    import dr2
 
-    click.echo(str(write_view(list(results), audio, out, body_model=smplx_model)))
+    click.echo(str(dr2.view(list(results), audio, out, smplx_model=smplx_model)))
 
 
 @dr2.command()
 @click.pass_obj
 def demo(obj: dict) -> None:
     """Run the chain on an input the demo generates itself (what `make demo` runs)."""
-    from dr2model.demo import run_demo
-    from dr2common.device import resolve_device
+    import dr2
 
-    click.echo(str(run_demo(obj["workspace"], device=resolve_device(obj["device"]))))
+    click.echo(str(dr2.demo(obj["workspace"], device=obj["device"])))
 
 
 @dr2.command()
@@ -324,9 +289,10 @@ def info(as_json: bool) -> None:
     """Versions, ffmpeg, CUDA devices and available stages."""
     import json
 
-    from dr2model.info import collect_info, format_info
+    import dr2
+    from dr2model.info import format_info
 
-    data = collect_info()
+    data = dr2.info()
     click.echo(json.dumps(data, indent=2) if as_json else format_info(data))
 
 

@@ -127,7 +127,7 @@ def read_clip_inputs(clip_dir: Path, feature_kind: str | None = None) -> ClipInp
         if len(kinds) != 1:
             raise Dr2Error(
                 f"clip {clip_dir.name} has audio features of kinds {kinds or 'none'}; "
-                f"choose one with --feature-kind or re-run `dr2 prep`"
+                f"choose one with --audio-features or re-run `dr2 prep`"
             )
         feature_kind = kinds[0]
     elif feature_kind not in kinds:

@@ -225,7 +225,7 @@ def initial_states(model: LoadedModel, count: int, seed: int, init_frame: int | 
 # --- audio ----------------------------------------------------------------------------------------------------
 
 def speech_features(model: LoadedModel, audio, deepspeech_graph=None, device: str = "cpu",
-                    sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+                    sample_rate: int | None = None, extractor=None) -> tuple[np.ndarray, int]:
     """Speech (file or samples) -> (normalised features (max(T, 128), 29), T frames at 30 FPS).
 
     Features are of the kind the model was trained with (checked against the
@@ -239,7 +239,8 @@ def speech_features(model: LoadedModel, audio, deepspeech_graph=None, device: st
     samples = load_audio(audio, sample_rate)
     check_speech(samples, FPS, what="the speech")
     frames = frames_for_duration(len(samples) / SAMPLE_RATE, FPS)
-    extractor = make_extractor(kind, deepspeech_graph if kind == "deepspeech" else None, device)
+    if extractor is None:  # dr2.Model passes the one it keeps, so DeepSpeech's graph is read once
+        extractor = make_extractor(kind, deepspeech_graph if kind == "deepspeech" else None, device)
     expected = model.config.get("feature_description") or {}
     if expected:
         check_feature_kind(expected, feature_info(extractor, FPS))
@@ -297,11 +298,11 @@ def require_body_model(model: LoadedModel, body, model_dir: Path) -> None:
 def synthesize_states(model: LoadedModel, audio, num_samples: int = 1, seed: int = 0, init_frame: int | None = None,
                       device: str = "cpu", deepspeech_graph=None, smoothing: int = SMOOTHING_RANGE,
                       sample_rate: int | None = None, start_state: np.ndarray | None = None,
-                      overlap: int = OVERLAP, state_noise: float = STATE_NOISE) -> Synthesis:
+                      overlap: int = OVERLAP, state_noise: float = STATE_NOISE, extractor=None) -> Synthesis:
     """Speech -> N sequences of pose states and faces, T frames each (the audio's length at 30 FPS)."""
     if num_samples < 1:
         raise Dr2Error(f"--num-samples must be at least 1 (got {num_samples})")
-    features, frames = speech_features(model, audio, deepspeech_graph, device, sample_rate)
+    features, frames = speech_features(model, audio, deepspeech_graph, device, sample_rate, extractor)
     states, init_frames, seeds = initial_states(model, num_samples, seed, init_frame, start_state=start_state)
     pose, face = generate_states(model.network, features, states, smoothing, device, overlap=overlap,
                                  state_noise=state_noise, seeds=seeds)

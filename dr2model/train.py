@@ -152,7 +152,7 @@ def common_feature_kind(clip_dirs: list[Path]) -> str:
             return ""  # read_clip_inputs reports the missing stage
         raise Dr2Error(f"the clips have different audio feature kinds ({listing}); prepare them all with the same kind")
     raise Dr2Error(
-        f"the clips have several audio feature kinds ({', '.join(sorted(common))}); choose one with --feature-kind"
+        f"the clips have several audio feature kinds ({', '.join(sorted(common))}); choose one with --audio-features"
     )
 
 

@@ -24,7 +24,7 @@ from dr2prep.shots import run_shots_stage
 from dr2prep.stage import clip_lock, read_record
 from dr2prep.workspace import check_clip_name, clip_name, open_workspace
 
-STAGES = ("media", "shots", "keypoints", "smplx", "audio_features")
+from dr2prep.choices import STAGES  # noqa: E402  (defined once, light for the CLI)
 
 
 @dataclass(frozen=True)

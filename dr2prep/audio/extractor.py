@@ -21,7 +21,7 @@ from dr2common.progress import warn
 from dr2common.rates import FPS, SAMPLE_RATE
 
 FEATURE_DIM = 29  # DeepSpeech's 29 character logits; the built-in feature has the same width
-FEATURE_KINDS = ("builtin", "deepspeech")
+from dr2prep.choices import FEATURE_KINDS  # noqa: E402  (defined once, light for the CLI)
 # The fields of describe() that must match between training and synthesis.
 IDENTITY_FIELDS = ("kind", "dim", "version", "fps", "graph_sha256")
 

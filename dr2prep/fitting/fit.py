@@ -25,7 +25,7 @@ from dr2prep.fitting.camera import DEFAULT_FOCAL_LENGTH, FACING_CAMERA, image_ce
 from dr2prep.fitting.objective import Objective, PriorWeights, from_translation
 from dr2prep.fitting.solver import ColouredJacobian, jacobian_pattern, levenberg_marquardt, solve_block_tridiagonal
 
-MODES = ("window", "sequential", "per-frame")
+from dr2prep.choices import FIT_MODES as MODES  # noqa: E402  (defined once, light for the CLI)
 BENDING_RATIO = 3.17  # SMPLify's bending-prior weight relative to the pose prior's
 # SMPLify-X's annealing: stiff priors first (the pose stays plausible while the camera and
 # the torso settle), then looser; hand and face keypoints join in the third stage. Weights

@@ -56,9 +56,9 @@ def check_settings(settings: FitSettings) -> None:
     if settings.motion_weight < 0 or settings.translation_motion_weight < 0:
         problems.append("motion weights must not be negative")
     if settings.window < 1 or settings.iterations < 1 or settings.first_frame_iterations < 1:
-        problems.append("--window and --iterations must be at least 1")
+        problems.append("--window and the fit's iterations must be at least 1")
     if settings.reference_frames < 1:
-        problems.append("--reference-frames must be at least 1")
+        problems.append("the fit's reference_frames must be at least 1")
     if problems:
         raise Dr2Error("; ".join(problems))
 

@@ -33,7 +33,7 @@ from dr2common.progress import progress_bar, say, warn
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
 
 KEYPOINTS = StageSpec(name="keypoints", version="1", outputs=("keypoints",))
-BACKENDS = ("mediapipe", "openpose", "import")
+from dr2prep.choices import KEYPOINT_BACKENDS as BACKENDS  # noqa: E402  (defined once, light for the CLI)
 MIN_BODY_RATE = 0.5  # below this share of frames with a body, the fit will have little to go on: warn
 
 

@@ -94,7 +94,7 @@ def test_clips_of_different_feature_kinds_are_an_error(tmp_path):
 
 def test_ambiguous_feature_kind_asks_for_a_choice(tmp_path):
     a = prepared_clip(tmp_path, "a", kinds=("deepspeech", "builtin"))
-    with pytest.raises(Dr2Error, match="choose one with --feature-kind"):
+    with pytest.raises(Dr2Error, match="choose one with --audio-features"):
         load_training_clips([a], TrainSettings())
     clips, _, kind, _ = load_training_clips([a], TrainSettings(feature_kind="deepspeech"))
     assert kind == "deepspeech"
