@@ -39,7 +39,7 @@ from dr2prep.progress import progress_bar, say
 from dr2prep.shots import read_cuts, shot_ranges
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint, write_json_atomic
 
-SMPLX_STAGE = StageSpec(name="smplx", version="2", outputs=("smplx",), resumable=True)
+SMPLX_STAGE = StageSpec(name="smplx", version="3", outputs=("smplx",), resumable=True)
 REPORT_NAME = "report.json"
 CHUNK_FRAMES = 128  # frames per committed chunk (rounded to whole windows)
 EVALUATION_BATCH = 256  # frames per batch when measuring the finished fit
