@@ -34,48 +34,86 @@ def cpu_seconds() -> tuple[float, float]:
     return t.user + t.system, t.children_user + t.children_system
 
 
+def seconds_since_start() -> float:
+    """Wall seconds since this process started (Linux /proc): Python's start-up and imports."""
+    with open("/proc/self/stat") as f:
+        started_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+
+
 def measure(video: Path, workspace: Path, workers: int) -> None:
     """The child: run every stage of `dr2 prep` and print per-stage wall and CPU seconds as JSON.
 
     CPU seconds are user + sys of this process and of its finished children (the keypoint
     workers and ffmpeg), split as main / children: the estimate of an idle machine needs both.
-    The current stage's name is kept in STAGE_FILE for the parent's per-stage peak RSS.
+    The stages that run beside keypoint detection (pipeline.BESIDE_KEYPOINTS, in a thread) get
+    their own thread's CPU, and keypoints the rest of the process's CPU over its interval.
+    The current main-line stage's name is kept in STAGE_FILE for the parent's per-stage peak RSS.
     """
     sys.path.insert(0, str(ROOT))
-    from dr2prep.pipeline import STAGES, PrepSettings, prepare_clip
+    from dr2prep.pipeline import BESIDE_KEYPOINTS, STAGES, PrepSettings, prepare_clip
     from dr2prep.progress import set_quiet
 
     set_quiet(True)
     stage_file = workspace / STAGE_FILE
-    stats: dict[str, dict[str, float]] = {}
-    started = last = time.perf_counter()
-    last_cpu = cpu_seconds()
-    stage_file.write_text(STAGES[0])
+    began: dict[str, tuple[float, float, tuple[float, float]]] = {}
+    # Start-up: the interpreter and the imports `dr2 prep` does before its first stage.
+    stats: dict[str, dict[str, float]] = {"startup": {"wall": seconds_since_start(), "cpu_main": cpu_seconds()[0],
+                                                      "cpu_children": 0.0}}
+    started = time.perf_counter() - stats["startup"]["wall"]
+
+    def start(stage: str) -> None:
+        began[stage] = (time.perf_counter(), time.thread_time(), cpu_seconds())
+        if stage not in BESIDE_KEYPOINTS:
+            stage_file.write_text(stage)
 
     def done(stage: str) -> None:
-        nonlocal last, last_cpu
-        now, cpu = time.perf_counter(), cpu_seconds()
-        stats[stage] = {"wall": now - last, "cpu_main": cpu[0] - last_cpu[0], "cpu_children": cpu[1] - last_cpu[1]}
-        last, last_cpu = now, cpu
-        following = STAGES[STAGES.index(stage) + 1:]
-        stage_file.write_text(following[0] if following else "")
+        wall0, thread0, (main0, children0) = began[stage]
+        main, children = cpu_seconds()
+        stats[stage] = {"wall": time.perf_counter() - wall0, "cpu_main": main - main0,
+                        "cpu_children": children - children0, "thread": time.thread_time() - thread0}
 
-    clip_dir = prepare_clip(video, workspace, settings=PrepSettings(), workers=workers, on_stage_done=done)
+    clip_dir = prepare_clip(video, workspace, settings=PrepSettings(), workers=workers, on_stage_start=start,
+                            on_stage_done=done)
+    beside = [s for s in BESIDE_KEYPOINTS if s in stats]
+    for stage in beside:
+        stats[stage].update(cpu_main=stats[stage]["thread"], cpu_children=0.0, beside=True)
+    if "keypoints" in stats:
+        stats["keypoints"]["cpu_main"] = max(0.0, stats["keypoints"]["cpu_main"]
+                                             - sum(stats[s]["cpu_main"] for s in beside))
     clip = json.loads((clip_dir / "clip.json").read_text())
-    print(json.dumps({"stages": stats, "total": time.perf_counter() - started, "frames": clip["frames"],
+    print(json.dumps({"stages": {s: stats[s] for s in ("startup", *STAGES) if s in stats},
+                      "total": time.perf_counter() - started, "frames": clip["frames"],
                       "duration": clip["duration"], "width": clip["width"], "height": clip["height"]}))
 
 
-def idle_seconds(stage: dict, workers: int, cores: int) -> float:
-    """Estimated wall seconds of a stage alone on an idle machine with `cores` cores.
+def idle_seconds(stages: dict, workers: int, cores: int) -> dict[str, float]:
+    """Estimated wall seconds of each stage on an idle machine with `cores` cores.
 
-    The critical path: the main process's own CPU runs serially; its children's CPU (the
-    keypoint workers; ffmpeg) spreads over min(workers, cores) cores — ffmpeg and a single
-    worker count as one. Waiting on disk is not counted, so this is a lower bound where a
-    stage does I/O, and an upper bound where one process used several cores (MediaPipe's own
-    threads), which on a busy machine cannot be told apart.
+    The critical path: a process's own CPU runs serially; the keypoint workers' CPU spreads
+    over min(workers, cores) cores; ffmpeg (media's child) over the cores. The stages beside
+    keypoints fill the cores' spare time: their phase takes max(all its CPU / cores, the
+    keypoints' critical path, the beside lane's CPU), and the beside stages count 0 unless
+    their lane is the longer. Waiting on disk is not counted (a lower bound where a stage does
+    I/O); one process that used several cores (MediaPipe's own threads) is counted as serial
+    (an upper bound there).
     """
-    return stage["cpu_main"] + stage["cpu_children"] / max(1, min(workers, cores))
+    estimate = {}
+    for name, stage in stages.items():
+        if stage.get("beside"):
+            continue
+        spread = cores if name == "media" else max(1, min(workers, cores))
+        estimate[name] = stage["cpu_main"] + stage["cpu_children"] / spread
+    beside = [name for name, stage in stages.items() if stage.get("beside")]
+    if beside and "keypoints" in estimate:
+        lane = sum(cpu(stages[s]) for s in beside)
+        phase = max((cpu(stages["keypoints"]) + lane) / cores, estimate["keypoints"], lane)
+        for s in beside:
+            estimate[s] = 0.0
+        estimate[beside[-1]] = phase - estimate["keypoints"]  # what the beside lane adds to keypoints' path
+    return estimate
 
 
 def tree_rss_bytes(root_pid: int) -> int:
@@ -153,10 +191,14 @@ def print_table(rows: list[dict]) -> None:
     print("peak RSS per stage (MiB, whole process tree): " + "; ".join(
         f"{row['workers']} workers: " + ", ".join(f"{s} {row['stage_peak_rss_mib'].get(s, 0):.0f}" for s in stages)
         for row in rows))
-    print(f"\nestimated idle {IDLE_CORES}-core wall seconds (main process's CPU serial + children's CPU over "
-          f"min(workers, {IDLE_CORES}) cores):")
+    beside = [s for s in stages if first["stages"][s].get("beside")]
+    if beside:
+        print(f"{', '.join(beside)} ran beside keypoints (a thread): their wall overlaps keypoints', their CPU is "
+              f"their thread's; peak RSS while they ran is in keypoints'")
+    print(f"\nestimated idle {IDLE_CORES}-core wall seconds (idle_seconds: each process's own CPU serial, keypoint "
+          f"workers' over min(workers, {IDLE_CORES}) cores, the stages beside keypoints in its spare time):")
     for row in rows:
-        estimate = {s: idle_seconds(row["stages"][s], row["workers"], IDLE_CORES) for s in stages}
+        estimate = idle_seconds(row["stages"], row["workers"], IDLE_CORES)
         total = sum(estimate.values())
         print(f"{row['workers']:>7} " + " ".join(f"{s} {v:.1f}" for s, v in estimate.items())
               + f" | total {total:.1f} s = {total / row['duration']:.2f}x real time"

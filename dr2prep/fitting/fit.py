@@ -349,8 +349,13 @@ def fit_sequence(
     previous_x: np.ndarray | None = None,
     chunk_frames: int = 128,
     cuts=(),
+    end: int | None = None,
 ) -> Iterator[Chunk]:
-    """Fit frames start.. in chunks of `chunk_frames`, yielding each finished chunk (for committing).
+    """Fit frames start..end (default: to the clip's end) in chunks, yielding each finished chunk (for committing).
+
+    Chunks and windows lie on one grid of the whole clip (multiples of `chunk_frames`, split
+    at every cut), whatever `start` and `end` are: a fit resumed at a chunk's end, or shots
+    fitted apart (`start` and `end` at cuts, stage.py's workers), gives what one pass gives.
 
     `previous_x` is the last fitted frame before `start` (None when start is 0: the clip's
     first frame has no predecessor and starts from the reference fit). `cuts` are the first
@@ -384,10 +389,15 @@ def fit_sequence(
                                                dtype=torch.float32, device=device)
         return shot_warm[first]
 
-    for chunk_start in range(start, n_frames, chunk_frames):
-        chunk_end = min(chunk_start + chunk_frames, n_frames)
+    end = n_frames if end is None else min(end, n_frames)
+    chunk_start = start
+    while chunk_start < end:
+        grid_start = chunk_start // chunk_frames * chunk_frames
+        chunk_end = min(grid_start + chunk_frames, end)
         xs, chunk_losses = [], []
-        for s, e in shot_runs(chunk_start, chunk_end, step, cuts):
+        for s, e in shot_runs(grid_start, chunk_end, step, cuts):
+            if s < chunk_start:
+                continue
             if s in cuts:
                 last = None
             target = torch.as_tensor(keypoints[s:e], dtype=torch.float32, device=device)
@@ -398,3 +408,4 @@ def fit_sequence(
             chunk_losses.append(loss.cpu().numpy())
             last = x[-1:]
         yield Chunk(chunk_start, np.concatenate(xs), np.concatenate(chunk_losses))
+        chunk_start = chunk_end
