@@ -247,6 +247,7 @@ def main() -> None:
             rows.append(run_config(video, resolve_workers(workers), args.tmp))
             print(f"  {rows[-1]['workers']} workers: {rows[-1]['total']:.1f} s", flush=True)
     print_table(rows)
+    print("raw rows (JSON): " + json.dumps(rows))
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
 

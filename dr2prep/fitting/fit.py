@@ -250,7 +250,7 @@ class Chunk:
 
 
 class RunSolver:
-    """Levenberg-Marquardt over a run of frames with per-frame Gauss-Newton Hessians.
+    """A run of frames by solver.levenberg_marquardt, with per-frame Gauss-Newton Hessians.
 
     Each frame's Jacobian comes from a few forward differences (columns coloured by the
     kinematic tree's sparsity); the motion loss couples neighbours, so each step solves a
