@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import re
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -87,8 +88,14 @@ def _prepare_one(video: Path, workspace: Path, clip: str, options: dict, quiet: 
     set_quiet(quiet)
     from dr2prep.pipeline import prepare_clip
 
+    sending = threading.Lock()  # stages beside keypoints finish in another thread
+
+    def stage_done(stage: str) -> None:
+        with sending:
+            report.send(("stage", stage))
+
     try:
-        prepare_clip(video, workspace, clip=clip, on_stage_done=lambda stage: report.send(("stage", stage)), **options)
+        prepare_clip(video, workspace, clip=clip, on_stage_done=stage_done, **options)
     except Dr2Error as error:
         report.send(("error", str(error)))
     except Exception as error:  # noqa: BLE001 - any failure of one video must not stop the others
@@ -178,7 +185,8 @@ def summary_table(results: list[VideoResult], stages_selected: tuple[str, ...]) 
     """The table that ends a many-video run: clip, stages done, seconds, error."""
     rows = [("clip", "stages done", "seconds", "error")]
     for r in results:
-        done = f"{len(r.stages_done)}/{len(stages_selected)}" + (f" ({', '.join(r.stages_done)})" if r.stages_done else "")
+        stages_done = [s for s in stages_selected if s in r.stages_done]  # the order of the pipeline, not of finishing
+        done = f"{len(stages_done)}/{len(stages_selected)}" + (f" ({', '.join(stages_done)})" if stages_done else "")
         rows.append((r.clip, done, f"{r.seconds:.1f}", r.error or ""))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from dr2prep.stage import clip_lock, read_record
 from dr2prep.workspace import check_clip_name, clip_name, open_workspace
 
 from dr2prep.choices import STAGES  # noqa: E402  (defined once, light for the CLI)
+# Stages that need only the media: they run in a thread beside keypoint detection (which is
+# the long part and leaves the other core partly free), so they cost no time of their own.
+# They write only their own folders, so the results are those of running them in order.
+BESIDE_KEYPOINTS = ("shots", "audio_features")
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,15 @@ def prepare_clip(
     overlay: bool = False,
     replace: bool = False,
     on_stage_done: Callable[[str], None] | None = None,
+    on_stage_start: Callable[[str], None] | None = None,
 ) -> Path:
     """Run the selected stages of `dr2 prep` on one video; returns the clip directory.
 
     A clip already prepared from another video is refused unless `replace`
-    (which discards it first). `on_stage_done(stage)` is called after each
-    stage finishes (run or up to date).
+    (which discards it first). `on_stage_start(stage)` and `on_stage_done(stage)`
+    are called, in the thread that runs it, before and after each stage
+    (done: run or up to date); BESIDE_KEYPOINTS stages run in a second thread
+    while keypoints are detected.
     """
     stages = select_stages(until, only)
     name = check_clip_name(clip if clip is not None else clip_name(video))
@@ -95,7 +103,10 @@ def prepare_clip(
     with clip_lock(clip_dir):
         if "media" in stages or Path(video).is_file():  # later stages alone may run after the video is gone
             check_same_source(video, clip_dir, replace)
-        for stage in stages:
+
+        def run(stage: str) -> None:
+            if on_stage_start is not None:
+                on_stage_start(stage)
             if stage == "media":
                 prepare_media(video, clip_dir, settings.media, force=force)
                 _check_speech(clip_dir, needed=stages[-1] != "media")
@@ -105,17 +116,34 @@ def prepare_clip(
                 run_keypoints_stage(clip_dir, settings.keypoints, force=force, workers=workers, overlay=overlay)
             elif stage == "smplx":
                 body = load_body_model(settings.smplx_model)
-                run_fit_stage(clip_dir, body, settings.fit, device=device, force=force, overlay=overlay)
+                run_fit_stage(clip_dir, body, settings.fit, device=device, force=force, overlay=overlay,
+                              workers=workers)
             elif stage == "audio_features":
                 run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=device)
             if on_stage_done is not None:
                 on_stage_done(stage)
+
+        beside = [s for s in stages if s in BESIDE_KEYPOINTS] if "keypoints" in stages else []
+        for stage in stages:
+            if stage in beside:
+                continue
+            if stage == "keypoints":
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside-keypoints") as pool:
+                    finished = pool.submit(lambda: [run(s) for s in beside])
+                    try:
+                        run(stage)
+                    finally:  # a failure of either is reported only once both have stopped
+                        error = finished.exception()
+                if error is not None:
+                    raise error
+            else:
+                run(stage)
     return clip_dir
 
 
 def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = None, device: str = "cpu",
-             force: bool = False, overlay: bool = False) -> Path:
-    """`dr2 fit-smplx`: (re)run only the SMPL-X fit of a prepared clip."""
+             force: bool = False, overlay: bool = False, workers: int | None = None) -> Path:
+    """`dr2 fit-smplx`: (re)run only the SMPL-X fit of a prepared clip (`workers`: default all the cores)."""
     clip_dir = Path(clip_dir)
     check_clip_name(clip_dir.name)
     if not (clip_dir / "clip.json").is_file():
@@ -124,7 +152,8 @@ def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = No
     with clip_lock(clip_dir):
         if read_record(clip_dir, "media") is not None:  # clips prepared before shot detection get it here
             run_shots_stage(clip_dir)
-        run_fit_stage(clip_dir, body, settings, device=device, force=force, overlay=overlay)
+        run_fit_stage(clip_dir, body, settings, device=device, force=force, overlay=overlay,
+                      workers=available_cores() if workers is None else workers)
     return clip_dir
 
 

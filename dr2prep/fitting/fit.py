@@ -23,7 +23,14 @@ from dr2prep.bodymodel.openpose_correspondence import BODY, NUM_KEYPOINTS
 from dr2common.errors import Dr2Error
 from dr2prep.fitting.camera import DEFAULT_FOCAL_LENGTH, FACING_CAMERA, image_center
 from dr2prep.fitting.objective import Objective, PriorWeights, from_translation
-from dr2prep.fitting.solver import ColouredJacobian, jacobian_pattern, levenberg_marquardt, solve_block_tridiagonal
+from dr2prep.fitting.solver import (
+    BlockTridiagonalSystem,
+    ColouredJacobian,
+    arrow_normal_equations,
+    block_jacobians,
+    jacobian_pattern,
+    levenberg_marquardt,
+)
 
 from dr2prep.choices import FIT_MODES as MODES  # noqa: E402  (defined once, light for the CLI)
 BENDING_RATIO = 3.17  # SMPLify's bending-prior weight relative to the pose prior's
@@ -45,9 +52,6 @@ CAMERA_POINTS = (0, 2, 5, 9, 12, 15, 16, 17, 18)
 SHOULDERS = (2, 5)  # BODY_25 RShoulder, LShoulder
 SMPLX_SHOULDERS = (17, 16)  # SMPL-X right_shoulder, left_shoulder
 SMPLX_NECK = 12
-RELATIVE_TOLERANCE = 1e-3  # a run stops when a step lowers its loss by less than this fraction
-STEP_FRACTIONS = (1.0, 0.5, 0.25)  # tried in turn along a Levenberg-Marquardt step
-DAMPING_TRIES = 5  # solves per iteration, each with ten times the damping of the last
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,39 @@ def load_pose_prior(settings: FitSettings, device) -> torch.nn.Module | None:
     return load_vposer_v1(Path(settings.vposer).expanduser()).to(device).requires_grad_(False)
 
 
+def solve_with_shared(linearise, cost_fn, frames: torch.Tensor, shared: torch.Tensor, iterations: int,
+                      project=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Levenberg-Marquardt on frames (K, P) that share variables (S,) (orientation, shape): a dense solve.
+
+    linearise(frames, shared) returns the Gauss-Newton residual function there (robust weights
+    frozen), as solver.block_jacobians takes it; cost_fn(frames, shared) the scalar loss;
+    `project` maps frame variables into their bounds.
+    """
+    count, size = frames.shape
+    rows = torch.arange(count, device=frames.device)
+
+    def cost(point):
+        with torch.no_grad():
+            return float(cost_fn(*point))
+
+    def system(point):
+        at_frames, at_shared = point
+        residual_fn = linearise(at_frames, at_shared)
+        with torch.no_grad():
+            residual = residual_fn(at_frames, at_shared.expand(count, -1), rows).double()
+        return arrow_normal_equations(block_jacobians(residual_fn, at_frames, at_shared).double(), residual, size)
+
+    def move(point, step, fraction):
+        at_frames, at_shared = point
+        step = fraction * step.to(at_frames.dtype)
+        moved = at_frames + step[: count * size].reshape(count, size)
+        return (moved if project is None else project(moved)), at_shared + step[count * size :]
+
+    (frames, shared), _ = levenberg_marquardt(cost, system, move, (frames.detach().clone(), shared.detach().clone()),
+                                              iterations)
+    return frames, shared
+
+
 def fit_reference_frames(body: BodyModel, keypoints: np.ndarray, settings: FitSettings, image_size, device,
                          vposer: torch.nn.Module | None = None) -> ReferenceFit:
     """SMPLify-X on the reference frames together: camera (translations + orientation) from the
@@ -174,8 +211,8 @@ def fit_reference_frames(body: BodyModel, keypoints: np.ndarray, settings: FitSe
         rows = torch.arange(count, device=device)
         return objective.cost(with_translation(t, rows), camera_target, o[None], camera_weights).sum()
 
-    t, orient = levenberg_marquardt(camera_linearise, camera_cost, x[:, transl_part], orient,
-                                    settings.first_frame_iterations)
+    t, orient = solve_with_shared(camera_linearise, camera_cost, x[:, transl_part], orient,
+                                  settings.first_frame_iterations)
     x[:, transl_part] = t
 
     # Stages 1-4: everything, with annealed prior weights; shared = orientation (3) + betas.
@@ -191,7 +228,7 @@ def fit_reference_frames(body: BodyModel, keypoints: np.ndarray, settings: FitSe
         def cost(xs, sh, weights=weights):
             return objective.cost(xs, target, sh[None, :3], weights, sh[None, 3:]).sum()
 
-        x, shared = levenberg_marquardt(linearise, cost, x, shared, settings.first_frame_iterations, layout.clamp)
+        x, shared = solve_with_shared(linearise, cost, x, shared, settings.first_frame_iterations, layout.clamp)
     return ReferenceFit(frames, shared[3:].cpu().numpy(), shared[:3].cpu().numpy(), x.cpu().numpy(), pixels_per_mm)
 
 
@@ -213,7 +250,7 @@ class Chunk:
 
 
 class RunSolver:
-    """Levenberg-Marquardt over a run of frames with per-frame Gauss-Newton Hessians.
+    """A run of frames by solver.levenberg_marquardt, with per-frame Gauss-Newton Hessians.
 
     Each frame's Jacobian comes from a few forward differences (columns coloured by the
     kinematic tree's sparsity); the motion loss couples neighbours, so each step solves a
@@ -254,14 +291,14 @@ class RunSolver:
                 total = total + objective.motion(x, before, motion_weight, translation_weight)
             return total
 
-        x = objective.layout.clamp(start.detach())
-        with torch.no_grad():
-            cost = float(frame_losses(x).sum())
-        damping = 1e-3
-        for _ in range(iterations):
+        def cost(x):
+            with torch.no_grad():
+                return float(frame_losses(x).sum())
+
+        def system(x):
             robust = objective.robust_weights(x, keypoints, orient)
 
-            def residual_fn(p, robust=robust):
+            def residual_fn(p):
                 rows = torch.arange(p.shape[0], device=p.device) // (p.shape[0] // frames)
                 return objective.gauss_newton_residuals(p, keypoints[rows], orient, weights, robust_weights=robust[rows])
 
@@ -271,26 +308,13 @@ class RunSolver:
             variables = x.clone().requires_grad_(True)
             (total,) = torch.autograd.grad(frame_losses(variables).sum(), variables)
             gradient = 0.5 * total.double()  # the Gauss-Newton model is ½ the loss's curvature
-            base = hessian + torch.diag_embed(ties[:, None] * coupling)
-            scale = hessian.diagonal(dim1=1, dim2=2).clamp(min=1e-6)
-            decrease = 0.0
-            for _ in range(DAMPING_TRIES):
-                step = solve_block_tridiagonal(base + torch.diag_embed(damping * scale), coupling, -gradient)
-                # Backtrack along the step before re-solving with more damping: a solve costs
-                # more than a few evaluations of the loss.
-                for fraction in STEP_FRACTIONS:
-                    candidate = objective.layout.clamp(x + fraction * step.to(x.dtype))
-                    with torch.no_grad():
-                        new_cost = float(frame_losses(candidate).sum())
-                    if np.isfinite(new_cost) and new_cost < cost:
-                        decrease = (cost - new_cost) / max(cost, 1e-12)
-                        x, cost = candidate, new_cost
-                        break
-                damping = max(damping / 3, 1e-7) if decrease > 0 and fraction == 1.0 else min(damping * 10, 1e8)
-                if decrease > 0:
-                    break
-            if decrease < RELATIVE_TOLERANCE:
-                break
+            return BlockTridiagonalSystem(hessian + torch.diag_embed(ties[:, None] * coupling), coupling, gradient,
+                                          scale=hessian.diagonal(dim1=1, dim2=2))
+
+        def move(x, step, fraction):
+            return objective.layout.clamp(x + fraction * step.to(x.dtype))
+
+        x, _ = levenberg_marquardt(cost, system, move, objective.layout.clamp(start.detach()), iterations)
         with torch.no_grad():
             return x, frame_losses(x)
 
@@ -325,8 +349,13 @@ def fit_sequence(
     previous_x: np.ndarray | None = None,
     chunk_frames: int = 128,
     cuts=(),
+    end: int | None = None,
 ) -> Iterator[Chunk]:
-    """Fit frames start.. in chunks of `chunk_frames`, yielding each finished chunk (for committing).
+    """Fit frames start..end (default: to the clip's end) in chunks, yielding each finished chunk (for committing).
+
+    Chunks and windows lie on one grid of the whole clip (multiples of `chunk_frames`, split
+    at every cut), whatever `start` and `end` are: a fit resumed at a chunk's end, or shots
+    fitted apart (`start` and `end` at cuts, stage.py's workers), gives what one pass gives.
 
     `previous_x` is the last fitted frame before `start` (None when start is 0: the clip's
     first frame has no predecessor and starts from the reference fit). `cuts` are the first
@@ -360,10 +389,15 @@ def fit_sequence(
                                                dtype=torch.float32, device=device)
         return shot_warm[first]
 
-    for chunk_start in range(start, n_frames, chunk_frames):
-        chunk_end = min(chunk_start + chunk_frames, n_frames)
+    end = n_frames if end is None else min(end, n_frames)
+    chunk_start = start
+    while chunk_start < end:
+        grid_start = chunk_start // chunk_frames * chunk_frames
+        chunk_end = min(grid_start + chunk_frames, end)
         xs, chunk_losses = [], []
-        for s, e in shot_runs(chunk_start, chunk_end, step, cuts):
+        for s, e in shot_runs(grid_start, chunk_end, step, cuts):
+            if s < chunk_start:
+                continue
             if s in cuts:
                 last = None
             target = torch.as_tensor(keypoints[s:e], dtype=torch.float32, device=device)
@@ -374,3 +408,4 @@ def fit_sequence(
             chunk_losses.append(loss.cpu().numpy())
             last = x[-1:]
         yield Chunk(chunk_start, np.concatenate(xs), np.concatenate(chunk_losses))
+        chunk_start = chunk_end

@@ -10,14 +10,23 @@ they need is each frame's Jacobian, which the kinematic tree's sparsity makes ch
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.autograd.forward_ad as forward_ad
 
 PATTERN_OFFSETS = (0.0, 4.0, -4.0)  # radians: every hinge prior active on one side or the other
+# Levenberg-Marquardt's schedule, for every fit (the reference frames and the clip's runs):
+INITIAL_DAMPING = 1e-3  # times each variable's curvature (the Hessian's diagonal)
+DAMPING_DOWN = 3.0  # after a full step that lowered the cost
+DAMPING_UP = 10.0  # after a solve whose step (even shortened) did not
 MIN_DAMPING = 1e-7
 MAX_DAMPING = 1e8
+DAMPING_TRIES = 5  # solves per iteration before giving up
+STEP_FRACTIONS = (1.0, 0.5, 0.25)  # tried in turn along a step before re-solving with more damping
+MIN_SCALE = 1e-6  # the least curvature a variable is damped by
+RELATIVE_TOLERANCE = 1e-3  # stop when an iteration lowers the cost by less than this fraction
 
 
 def jacobian(residual_fn: Callable[[torch.Tensor], torch.Tensor], point: torch.Tensor) -> torch.Tensor:
@@ -51,56 +60,78 @@ def block_jacobians(residual_fn, frames: torch.Tensor, shared: torch.Tensor) -> 
     return out.reshape(count, width, -1).transpose(1, 2)
 
 
-def levenberg_marquardt(
-    linearise: Callable[[torch.Tensor, torch.Tensor], Callable],
-    cost_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    frames: torch.Tensor,
-    shared: torch.Tensor,
-    iterations: int,
-    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    relative_tolerance: float = 1e-6,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Minimise cost_fn(frames (K, P), shared (S,)) -> scalar with Levenberg-Marquardt.
+class DenseSystem:
+    """Normal equations H δ = −g solved densely: the reference frames, whose variables all share
+    the orientation and shape (a block-arrow Hessian small enough to solve whole)."""
 
-    Each frame has its own variables and all share `shared` (a block-arrow Hessian).
-    linearise(frames, shared) returns the Gauss-Newton residual function at that point
-    (robust weights frozen there), as block_jacobians takes it. `project` maps frame
-    variables into their bounds after each step. Returns the best point.
+    def __init__(self, hessian: torch.Tensor, gradient: torch.Tensor):
+        self.hessian, self.gradient = hessian, gradient
+        self.scale = hessian.diagonal().clamp(min=MIN_SCALE)
+
+    def solve(self, damping: float) -> torch.Tensor:
+        return torch.linalg.solve(self.hessian + damping * torch.diag(self.scale), -self.gradient)
+
+
+class BlockTridiagonalSystem:
+    """Normal equations of a run of frames tied to their neighbours by the motion loss: blocks
+    diagonal (n, P, P) on the diagonal, −diag(coupling) (P,) between neighbours, gradient (n, P)."""
+
+    def __init__(self, diagonal: torch.Tensor, coupling: torch.Tensor, gradient: torch.Tensor,
+                 scale: torch.Tensor | None = None):
+        self.diagonal, self.coupling, self.gradient = diagonal, coupling, gradient
+        # Damp by the data's curvature, not the motion tie's (scale: (n, P), default the diagonal's).
+        self.scale = (diagonal.diagonal(dim1=1, dim2=2) if scale is None else scale).clamp(min=MIN_SCALE)
+
+    def solve(self, damping: float) -> torch.Tensor:
+        return solve_block_tridiagonal(self.diagonal + torch.diag_embed(damping * self.scale), self.coupling,
+                                       -self.gradient)
+
+
+def levenberg_marquardt(
+    cost_fn: Callable[[Any], float],
+    linearise: Callable[[Any], DenseSystem | BlockTridiagonalSystem],
+    move: Callable[[Any, torch.Tensor, float], Any],
+    x: Any,
+    iterations: int,
+    relative_tolerance: float = RELATIVE_TOLERANCE,
+) -> tuple[Any, float]:
+    """Minimise cost_fn(x) with Levenberg-Marquardt; returns the best x and its cost.
+
+    The one place of the damping schedule, the acceptance test and the backtracking. The
+    problem supplies: linearise(x), its normal equations at x as a system whose
+    .solve(damping) gives a step (dense or block-tridiagonal: the linear solve is pluggable);
+    move(x, step, fraction), the point x + fraction·step within the variables' bounds.
+    A step is kept when it lowers the cost; along a rejected step shorter fractions are tried
+    before re-solving with more damping (a solve costs more than a few evaluations of the cost).
+    Stops after `iterations`, when an iteration lowers the cost by less than
+    `relative_tolerance` of it, or when no damping finds a lower cost.
     """
-    frames, shared = frames.detach().clone(), shared.detach().clone()
-    count, size = frames.shape
-    with torch.no_grad():
-        cost = float(cost_fn(frames, shared))
-    damping = 1e-3
+    cost = float(cost_fn(x))
+    damping = INITIAL_DAMPING
     for _ in range(iterations):
-        residual_fn = linearise(frames, shared)
-        with torch.no_grad():
-            residual = residual_fn(frames, shared.expand(count, -1), torch.arange(count, device=frames.device)).double()
-        jac = block_jacobians(residual_fn, frames, shared).double()  # (K, R, P + S)
-        hessian, gradient = _arrow_normal_equations(jac, residual, size)
-        diagonal = hessian.diagonal().clamp(min=1e-9)
-        while True:
-            step = torch.linalg.solve(hessian + damping * torch.diag(diagonal), -gradient).to(frames.dtype)
-            new_frames = frames + step[: count * size].reshape(count, size)
-            if project is not None:
-                new_frames = project(new_frames)
-            new_shared = shared + step[count * size :]
-            with torch.no_grad():
-                new_cost = float(cost_fn(new_frames, new_shared))
-            if np.isfinite(new_cost) and new_cost < cost:
-                decrease = (cost - new_cost) / max(cost, 1e-12)
-                frames, shared, cost = new_frames, new_shared, new_cost
-                damping = max(damping / 3, MIN_DAMPING)
+        system = linearise(x)
+        decrease = 0.0
+        for _ in range(DAMPING_TRIES):
+            step = system.solve(damping)
+            for fraction in STEP_FRACTIONS:
+                candidate = move(x, step, fraction)
+                new_cost = float(cost_fn(candidate))
+                if np.isfinite(new_cost) and new_cost < cost:
+                    decrease = (cost - new_cost) / max(cost, 1e-12)
+                    x, cost = candidate, new_cost
+                    break
+            if decrease > 0 and fraction == 1.0:
+                damping = max(damping / DAMPING_DOWN, MIN_DAMPING)
+            else:
+                damping = min(damping * DAMPING_UP, MAX_DAMPING)
+            if decrease > 0:
                 break
-            damping *= 4
-            if damping > MAX_DAMPING:
-                return frames, shared
         if decrease < relative_tolerance:
             break
-    return frames, shared
+    return x, cost
 
 
-def _arrow_normal_equations(jac: torch.Tensor, residual: torch.Tensor, size: int):
+def arrow_normal_equations(jac: torch.Tensor, residual: torch.Tensor, size: int) -> DenseSystem:
     """Dense JᵀJ and Jᵀr over [frame 0 vars, ..., frame K-1 vars, shared vars]."""
     count = jac.shape[0]
     shared_size = jac.shape[2] - size
@@ -117,7 +148,7 @@ def _arrow_normal_equations(jac: torch.Tensor, residual: torch.Tensor, size: int
         hessian[shared, shared] += js.T @ js
         gradient[own] = jx.T @ residual[k]
         gradient[shared] += js.T @ residual[k]
-    return hessian, gradient
+    return DenseSystem(hessian, gradient)
 
 
 def jacobian_pattern(residual_fn: Callable[[torch.Tensor], torch.Tensor], size: int, device, seed: int = 0) -> torch.Tensor:

@@ -12,6 +12,10 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +44,10 @@ from dr2common.atomic import savez_atomic, write_json_atomic
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
 from dr2common.rates import FPS
 
-SMPLX_STAGE = StageSpec(name="smplx", version="2", outputs=("smplx",), resumable=True)
+SMPLX_STAGE = StageSpec(name="smplx", version="3", outputs=("smplx",), resumable=True)
 REPORT_NAME = "report.json"
 CHUNK_FRAMES = 128  # frames per committed chunk (rounded to whole windows)
+SHOT_GROUPS_PER_WORKER = 3  # ranges of shots per fit worker: smaller ranges even out the workers' loads
 EVALUATION_BATCH = 256  # frames per batch when measuring the finished fit
 
 
@@ -70,11 +75,14 @@ def run_fit_stage(
     device: str = "cpu",
     force: bool = False,
     overlay: bool = False,
+    workers: int = 1,
 ) -> StageOutcome:
     """Fit SMPL-X to the clip's keypoints (temporally regularised SMPLify-X); skipped when up to date.
 
     `device` is "cpu" or "cuda" (already resolved). `overlay` also writes smplx/overlay.mp4
-    (outside the cached outputs, so asking for it never re-runs the fit).
+    (outside the cached outputs, so asking for it never re-runs the fit). On the CPU, `workers`
+    processes fit the clip's shots side by side (each shot is its own sequence, so the result
+    does not depend on the number).
     """
     clip_dir = Path(clip_dir)
     check_settings(settings)
@@ -93,7 +101,7 @@ def run_fit_stage(
     def build(partial: Path) -> dict:
         with cpu_threads(1 if device == "cpu" else None):
             return _fit_clip(partial, body, track.keypoints, track.image_size, float(clip.get("fps", FPS)), settings,
-                             device, vposer, cuts)
+                             device, vposer, cuts, workers if device == "cpu" else 1)
 
     outcome = run_stage(clip_dir, SMPLX_STAGE, inputs, settings, build, force=force)
     if overlay:
@@ -157,12 +165,67 @@ def _finished_chunks(chunk_dir: Path) -> list[dict]:
     return chunks
 
 
+@dataclass(frozen=True)
+class _FitJob:
+    """What every process fitting part of a clip needs (sent once to each worker)."""
+
+    body: BodyModel
+    keypoints: np.ndarray
+    reference: ReferenceFit
+    settings: FitSettings
+    image_size: tuple
+    device: str
+    vposer: torch.nn.Module | None
+    cuts: tuple
+    chunk_frames: int
+
+
+_WORKER: dict = {}  # in a fit worker process: its job, and the objective built from it once
+
+
+def _start_fit_worker(job: _FitJob) -> None:
+    torch.set_num_threads(1)  # as the stage does in its own process
+    _WORKER["job"] = job
+
+
+def _fit_in_worker(start: int, end: int, previous) -> list[dict]:
+    """In a fit worker: frames [start, end) as chunk records."""
+    job = _WORKER["job"]
+    if "objective" not in _WORKER:
+        _WORKER["objective"] = clip_objective(job.body, job.reference, job.settings, job.image_size, job.device,
+                                              job.vposer)
+    return list(_fit_chunks(job, _WORKER["objective"], start, end, previous))
+
+
+def _fit_chunks(job: _FitJob, objective, start: int, end: int, previous) -> Iterator[dict]:
+    """Frames [start, end) (start at a chunk's end or a cut) as chunk records, yielded as they finish."""
+    started = time.time()
+    for chunk in fit_sequence(objective, job.keypoints, job.reference, job.settings, job.device, start, previous,
+                              job.chunk_frames, cuts=job.cuts, end=end):
+        yield {"start": chunk.start, "x": chunk.x, "loss": chunk.loss, "seconds": time.time() - started}
+        started = time.time()
+
+
+def shot_groups(start: int, end: int, cuts, parts: int) -> list[tuple[int, int]]:
+    """[a, b) ranges of whole shots covering [start, end), about `parts` of them with similar frame counts.
+
+    Each range begins at `start` or at a cut, so it can be fitted apart from the others.
+    """
+    target = (end - start) / max(1, parts)
+    groups, first = [], start
+    for cut in sorted(c for c in cuts if start < c < end):
+        if cut - first >= target:
+            groups.append((first, cut))
+            first = cut
+    groups.append((first, end))
+    return groups
+
+
 def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSettings, device, vposer,
-              cuts=()) -> dict:
+              cuts=(), workers: int = 1) -> dict:
     frames = len(keypoints)
     cuts = [int(c) for c in cuts if 0 < int(c) < frames]
     reference, reference_seconds = _reference(partial, body, keypoints, image_size, settings, device, vposer)
-    objective = clip_objective(body, reference, settings, image_size, device, vposer)
     chunk_dir = partial / "chunks"
     chunk_dir.mkdir(exist_ok=True)
     chunks = _finished_chunks(chunk_dir)
@@ -173,20 +236,35 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
     chunk_frames = max(1, round(CHUNK_FRAMES / step)) * step
     previous = chunks[-1]["x"][-1] if chunks else None
     bar = progress_bar(total=frames, initial=start, desc="smplx", unit="frame")
+    groups = shot_groups(start, frames, cuts, SHOT_GROUPS_PER_WORKER * workers) if workers > 1 else []
+    job = _FitJob(body, keypoints, reference, settings, tuple(image_size), device, vposer, tuple(cuts), chunk_frames)
+    seconds_before = sum(float(c["seconds"]) for c in chunks)  # of the chunks an earlier run finished
     started = time.time()
-    for chunk in fit_sequence(objective, keypoints, reference, settings, device, start, previous, chunk_frames,
-                              cuts=cuts):
-        seconds = time.time() - started
-        record = {"start": chunk.start, "x": chunk.x, "loss": chunk.loss, "seconds": seconds}
-        savez_atomic(chunk_dir / f"chunk-{chunk.start:08d}.npz", **record)
-        chunks.append(record)
-        bar.update(len(chunk.x))
-        started = time.time()
+
+    def commit(chunk: dict) -> None:
+        savez_atomic(chunk_dir / f"chunk-{chunk['start']:08d}.npz", **chunk)
+        bar.update(len(chunk["x"]))
+
+    objective = clip_objective(body, reference, settings, image_size, device, vposer)
+    if len(groups) > 1:
+        new_chunks = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_fit_worker,
+                                 initargs=(job,)) as pool:
+            futures = [pool.submit(_fit_in_worker, a, b, previous if a == start else None) for a, b in groups]
+            for future in as_completed(futures):
+                for chunk in future.result():  # committed as each range ends; a resume uses those joined from 0
+                    commit(chunk)
+                    new_chunks.append(chunk)
+        chunks += sorted(new_chunks, key=lambda c: c["start"])
+    else:
+        for chunk in _fit_chunks(job, objective, start, frames, previous):
+            commit(chunk)
+            chunks.append(chunk)
     bar.close()
+    fit_seconds = seconds_before + (time.time() - started)
 
     x = np.concatenate([c["x"] for c in chunks]).astype(np.float32)
     loss = np.concatenate([c["loss"] for c in chunks])
-    fit_seconds = float(sum(float(c["seconds"]) for c in chunks))
     out_dir = partial / "smplx"
     out_dir.mkdir(exist_ok=True)
     params, quality = _outputs(objective, reference, x, loss, keypoints, image_size, fps, body, settings, cuts)

@@ -3,6 +3,9 @@ results that do not depend on the worker count."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -110,7 +113,19 @@ def test_one_worker_and_two_give_the_same_keypoints_and_fit(tmp_path):
 
     video = make_demo_video(tmp_path / "speaker.mp4", seconds=2.0)
     settings = PrepSettings(keypoints=KeypointSettings(mediapipe=MediaPipeOptions(segment_frames=24)))
-    clips = [prepare_clip(video, tmp_path / f"ws{w}", settings=settings, workers=w, until="smplx") for w in (1, 2)]
+    events = []
+
+    def note(event):
+        return lambda stage: events.append((stage, event, threading.current_thread().name, time.perf_counter()))
+
+    clips = [prepare_clip(video, tmp_path / f"ws{w}", settings=settings, workers=w, until="smplx",
+                          on_stage_start=note("start"), on_stage_done=note("done")) for w in (1, 2)]
+    # Shot detection needs only the frames: it ran in its own thread while keypoints were detected.
+    for run in (events[: len(events) // 2], events[len(events) // 2 :]):
+        at = {(stage, event): (thread, moment) for stage, event, thread, moment in run}
+        assert at["shots", "start"][0] != at["keypoints", "start"][0]
+        assert at["shots", "start"][1] < at["keypoints", "done"][1]
+        assert max(at["keypoints", "done"][1], at["shots", "done"][1]) <= at["smplx", "start"][1]  # the fit waited
     keypoints = [np.load(c / "keypoints" / "keypoints.npz") for c in clips]
     assert keypoints[0]["keypoints"][:, :25, 2].mean() > 0.5  # the body was found: the comparison means something
     for name in keypoints[0].files:

@@ -21,7 +21,15 @@ from dr2prep.fitting.fit import (
 )
 from dr2prep.fitting.objective import Objective, from_translation, reprojection_error_px
 from dr2prep.fitting.stage import cpu_threads
-from dr2prep.fitting.solver import ColouredJacobian, jacobian, jacobian_pattern, solve_block_tridiagonal
+from dr2prep.fitting.solver import (
+    BlockTridiagonalSystem,
+    ColouredJacobian,
+    DenseSystem,
+    jacobian,
+    jacobian_pattern,
+    levenberg_marquardt,
+    solve_block_tridiagonal,
+)
 from dr2prep.fitting.synthetic import make_clip
 from dr2prep.bodymodel.fast_forward import FastForward
 from tests.prep.bodymodel_models import shared_cache
@@ -71,6 +79,67 @@ def test_block_tridiagonal_solve_matches_a_dense_solve():
         dense[block[::-1]] = -torch.diag(coupling)
     expected = torch.linalg.solve(dense, rhs.reshape(-1)).reshape(frames, size)
     assert torch.allclose(solve_block_tridiagonal(diagonal, coupling, rhs), expected, atol=1e-9)
+
+
+def _chain_problem(frames=4, size=3, tie=2.0):
+    """A small nonlinear least-squares chain like the fit's: each frame's x + 0.3x³ near its own target,
+    neighbours tied by tie·|x_t − x_{t−1}|². Returns cost, the ½-gradient and the Gauss-Newton pieces."""
+    target = torch.randn(frames, size, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 2
+
+    def residual(x):
+        return x + 0.3 * x**3 - target
+
+    def cost(x):
+        return float((residual(x) ** 2).sum() + tie * ((x[1:] - x[:-1]) ** 2).sum())
+
+    def pieces(x):
+        slope = 1 + 0.9 * x**2
+        gradient = slope * residual(x)
+        gradient[1:] += tie * (x[1:] - x[:-1])
+        gradient[:-1] -= tie * (x[1:] - x[:-1])
+        ties = torch.full((frames, 1), 2.0, dtype=torch.float64)
+        ties[[0, -1]] = 1.0
+        return torch.diag_embed(slope**2 + ties * tie), torch.full((size,), tie, dtype=torch.float64), gradient
+
+    return cost, pieces, frames, size
+
+
+def test_levenberg_marquardt_converges_alike_with_the_dense_and_the_block_tridiagonal_solve():
+    """One LM loop; the linear solve is the problem's choice and must not change where it ends."""
+    cost, pieces, frames, size = _chain_problem()
+
+    def block_system(x):
+        diagonal, coupling, gradient = pieces(x)
+        return BlockTridiagonalSystem(diagonal, coupling, gradient)
+
+    def dense_system(x):
+        diagonal, coupling, gradient = pieces(x)
+        dense = torch.block_diag(*diagonal)
+        for t in range(frames - 1):
+            block = slice(t * size, (t + 1) * size), slice((t + 1) * size, (t + 2) * size)
+            dense[block] = -torch.diag(coupling)
+            dense[block[::-1]] = -torch.diag(coupling)
+        return DenseSystem(dense, gradient.reshape(-1))
+
+    def move(x, step, fraction):
+        return x + fraction * step.reshape(frames, size)
+
+    start = torch.zeros(frames, size, dtype=torch.float64)
+    results = [levenberg_marquardt(cost, system, move, start, iterations=60, relative_tolerance=1e-14)
+               for system in (block_system, dense_system)]
+    (x_block, cost_block), (x_dense, cost_dense) = results
+    assert cost_block < 0.6 * cost(start)
+    assert torch.allclose(x_block, x_dense, atol=1e-8) and abs(cost_block - cost_dense) < 1e-9
+    assert pieces(x_block)[2].abs().max() < 1e-6  # a stationary point: the gradient vanishes
+
+
+def test_levenberg_marquardt_keeps_the_start_when_no_step_lowers_the_cost():
+    """Acceptance: a step is kept only when the cost goes down (here every move raises it)."""
+    start = torch.zeros(2, dtype=torch.float64)
+    x, final = levenberg_marquardt(lambda x: float((x**2).sum()) + 1.0,
+                                   lambda x: DenseSystem(torch.eye(2, dtype=torch.float64), -torch.ones(2, dtype=torch.float64)),
+                                   lambda x, step, fraction: x + fraction * step, start, iterations=10)
+    assert torch.equal(x, start) and final == 1.0
 
 
 def test_coloured_jacobian_equals_the_dense_one(body):

@@ -142,10 +142,10 @@ def test_a_crashed_fit_resumes_where_it_stopped(body, tmp_path, monkeypatch):
     started = []
 
     def crashing(objective, keypoints, reference, settings, device, start=0, previous_x=None, chunk_frames=128,
-                 cuts=()):
+                 cuts=(), end=None):
         started.append(start)
         for n, chunk in enumerate(real_fit_sequence(objective, keypoints, reference, settings, device, start,
-                                                    previous_x, chunk_frames, cuts=cuts)):
+                                                    previous_x, chunk_frames, cuts=cuts, end=end)):
             if len(started) == 1 and n == 2:
                 raise RuntimeError("power cut")
             yield chunk
@@ -320,3 +320,32 @@ def test_each_shot_is_fitted_as_its_own_sequence(body, tmp_path):
     (px_shots, mm_shots), (px_joined, mm_joined) = results["shots"], results["one sequence"]
     assert px_shots < 4.0 and px_joined > 1.5 * px_shots  # measured: 2.2 px against 5.0 px
     assert mm_joined > 2 * mm_shots  # measured: 35 mm against 112 mm
+
+
+def test_shot_groups_cover_the_frames_once_and_start_at_cuts():
+    groups = stage_module.shot_groups(0, 100, [10, 20, 50, 60, 90], parts=3)
+    assert groups[0][0] == 0 and groups[-1][1] == 100
+    assert all(b == a for (_, b), (a, _) in zip(groups, groups[1:]))  # contiguous, no frame twice
+    assert {a for a, _ in groups[1:]} <= {10, 20, 50, 60, 90} and len(groups) == 3
+    assert stage_module.shot_groups(16, 100, [10, 50], parts=4) == [(16, 50), (50, 100)]  # resumed at 16
+    assert stage_module.shot_groups(0, 40, [], parts=4) == [(0, 40)]
+
+
+@pytest.mark.slow
+def test_shots_fitted_by_two_workers_equal_one_pass(body, tmp_path, monkeypatch):
+    """Workers fit ranges of whole shots side by side; the chunk and window grid is the clip's, so the
+    params are bit-identical to one process's (with cuts off the grid and chunks that span them)."""
+    monkeypatch.setattr(stage_module, "CHUNK_FRAMES", 8)
+    cuts = [7, 13, 21]
+    params = []
+    for workers in (1, 2):
+        folder = tmp_path / f"w{workers}"
+        clip = make_clip_dir(folder, body, frames=30)
+        (folder / "shots").mkdir()
+        (folder / "shots" / "shots.json").write_text(json.dumps({"cuts": [{"frame": c} for c in cuts]}))
+        settings = dataclasses.replace(SETTINGS, focal_length=clip.focal_length)
+        run_fit_stage(folder, body, settings, "cpu", workers=workers)
+        params.append(load_params(folder / "smplx" / "params.npz"))
+    assert np.nanmean(params[0]["reprojection_px"]) < 10  # a real fit, so the comparison means something
+    for key in ("betas", "transl", "body_pose", "left_hand_pose", "right_hand_pose", "expression", "loss"):
+        np.testing.assert_array_equal(params[0][key], params[1][key], err_msg=key)
