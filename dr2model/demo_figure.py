@@ -41,6 +41,8 @@ HAIRLINE_ABOVE_EYES = 0.05  # metres in the rest pose: forehead skin up to here
 HAIR_BEHIND_HEAD_JOINT = 0.0  # rest-pose z: the back of the head is hair
 HAIR_DOWN_TO_BELOW_EYES = 0.07  # metres: ... down to this far below the eyes (above the ears and nape)
 
+FACE_MARGIN_PX = 4  # the drawn face's strokes reach this far beyond its points
+
 # OpenPose face points (17..67), as the 51 static SMPL-X landmarks give them (first = 17).
 FIRST_FACE_POINT = 17
 BROWS = (range(17, 22), range(22, 27))
@@ -128,8 +130,14 @@ def render_figure(figure: Figure, vertices: np.ndarray, face_points: np.ndarray,
     render_mesh(vertices, figure.faces, size, focal_length, colour, center=center, image=image)
     face_points = np.asarray(face_points, np.float64)
     if faces_the_camera(face_points):
-        draw_face(image, project(face_points, focal_length, center))
+        face_pixels = project(face_points, focal_length, center)
+        draw_face(image, face_pixels)
+        # arm faces nearer than the face and over its box in the picture (the rest cannot cover it)
         front = figure.on_arm & (vertices[figure.faces, 2].min(axis=1) < face_points[:, 2].min())
+        if front.any():
+            corners = project(vertices[figure.faces[front]].reshape(-1, 3), focal_length, center).reshape(-1, 3, 2)
+            low, high = face_pixels.min(axis=0) - FACE_MARGIN_PX, face_pixels.max(axis=0) + FACE_MARGIN_PX
+            front[front] = ((corners.max(axis=1) >= low) & (corners.min(axis=1) <= high)).all(axis=1)
         if front.any():
             render_mesh(vertices, figure.faces[front], size, focal_length, colour[front], center=center, image=image)
     return image
