@@ -132,9 +132,12 @@ class BuiltinRenderer:
 
     def __call__(self, vertices: np.ndarray, faces: np.ndarray, camera: PreviewCamera,
                  face_points: np.ndarray | None = None) -> np.ndarray:
-        if self.figure is not None and face_points is not None:
-            return render_figure(self.figure, vertices, face_points, self.size, camera.focal_length, camera.center)
-        return render_mesh(vertices, faces, self.size, camera.focal_length, center=camera.center)
+        if self.figure is None:
+            return render_mesh(vertices, faces, self.size, camera.focal_length, center=camera.center)
+        if face_points is None:  # dressed, without a face
+            return render_mesh(vertices, self.figure.faces, self.size, camera.focal_length,
+                               demo_figure.COLOURS[self.figure.material], demo_figure.BACKGROUND, camera.center)
+        return render_figure(self.figure, vertices, face_points, self.size, camera.focal_length, camera.center)
 
 
 class PyrenderRenderer:
