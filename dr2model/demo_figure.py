@@ -3,6 +3,8 @@
 A plain wooden mannequin is not a person to MediaPipe (it found a face in 1% of
 frames and pulled the arms onto the torso), so the demo draws its input like
 one: skin-coloured head and hands, a drawn face, a dark vest over light sleeves.
+The previews of `dr2 synth` and `dr2 demo` draw the synthesised body the same way
+(dr2model/preview.py), so the output looks like the person the input showed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dr2model.render import AMBIENT, DEPTH_SLICES, SHADE_LEVELS, SUBPIXEL_BITS
+from dr2model.render import render_mesh
 from dr2prep.bodymodel import skeleton
 from dr2prep.bodymodel.loading import BodyModel
 
@@ -39,6 +41,8 @@ HAIRLINE_ABOVE_EYES = 0.05  # metres in the rest pose: forehead skin up to here
 HAIR_BEHIND_HEAD_JOINT = 0.0  # rest-pose z: the back of the head is hair
 HAIR_DOWN_TO_BELOW_EYES = 0.07  # metres: ... down to this far below the eyes (above the ears and nape)
 
+FACE_MARGIN_PX = 4  # the drawn face's strokes reach this far beyond its points
+
 # OpenPose face points (17..67), as the 51 static SMPL-X landmarks give them (first = 17).
 FIRST_FACE_POINT = 17
 BROWS = (range(17, 22), range(22, 27))
@@ -54,6 +58,7 @@ class Figure:
     faces: np.ndarray  # (F, 3) render faces
     material: np.ndarray  # (F,) index into MATERIALS
     on_arm: np.ndarray  # (F,) bool: moved by an arm or hand joint (drawn again when in front of the face)
+    vertex_material: np.ndarray  # (V,) index into MATERIALS per vertex (for renderers that colour vertices)
 
 
 def dress(body: BodyModel) -> Figure:
@@ -74,41 +79,13 @@ def dress(body: BodyModel) -> Figure:
     material[on_head & hair] = HAIR
     faces = arrays.render_faces
     arm = np.isin(joint_of_vertex, ARM_JOINTS + HAND_JOINTS) | (joint_of_vertex >= FIRST_FINGER_JOINT)
-    return Figure(faces, material[faces[:, 0]], arm[faces[:, 0]])
+    return Figure(faces, material[faces[:, 0]], arm[faces[:, 0]], material)
 
 
-def _pixels(points: np.ndarray, focal_length: float, center) -> np.ndarray:
+def project(points: np.ndarray, focal_length: float, center) -> np.ndarray:
+    """(N, 2) pixels of camera-space points (N, 3) through the pinhole (focal length and principal point in px)."""
     depth = np.maximum(points[:, 2], 1e-3)
     return focal_length * points[:, :2] / depth[:, None] + np.asarray(center, np.float64)
-
-
-def draw_mesh(image: np.ndarray, vertices: np.ndarray, faces: np.ndarray, colour: np.ndarray,
-              focal_length: float, center) -> None:
-    """Flat-shaded faces, each its own colour (F, 3 BGR), far to near onto `image` (dr2model.render's method)."""
-    triangles = vertices[faces]
-    normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
-    centres = triangles.sum(axis=1)
-    visible = np.flatnonzero(np.einsum("ij,ij->i", normals, centres) < 0)
-    if not len(visible):
-        return
-    normals = normals[visible]
-    lengths = np.sqrt(np.einsum("ij,ij->i", normals, normals)) + 1e-12
-    light = AMBIENT + (1 - AMBIENT) * (np.minimum(np.abs(normals[:, 2]) / lengths * SHADE_LEVELS,
-                                                  SHADE_LEVELS - 1).astype(np.int64) + 0.5) / SHADE_LEVELS
-    shaded = np.round(colour[visible] * light[:, None]).astype(np.int64)
-    key = (shaded[:, 0] * 256 + shaded[:, 1]) * 256 + shaded[:, 2]
-    order = np.argsort(-centres[visible, 2])
-    depth_slice = np.empty(len(visible), np.int64)
-    depth_slice[order] = np.arange(len(visible)) * DEPTH_SLICES // len(visible)
-    group = depth_slice * (1 << 24) + key
-    grouped = np.argsort(group, kind="stable")
-    pixels = np.round(_pixels(vertices, focal_length, center) * (1 << SUBPIXEL_BITS)).astype(np.int32)
-    polygons = pixels[faces[visible[grouped]]]
-    group = group[grouped]
-    starts = np.flatnonzero(np.r_[True, np.diff(group) != 0])
-    for start, end in zip(starts, np.r_[starts[1:], len(group)]):
-        bgr = shaded[grouped[start]].tolist()
-        cv2.fillPoly(image, polygons[start:end], bgr, cv2.LINE_AA, shift=SUBPIXEL_BITS)
 
 
 def draw_face(image: np.ndarray, face_points: np.ndarray) -> None:
@@ -137,26 +114,37 @@ def draw_face(image: np.ndarray, face_points: np.ndarray) -> None:
 
 
 def render_figure(figure: Figure, vertices: np.ndarray, face_points: np.ndarray, size: tuple[int, int],
-                  focal_length: float) -> np.ndarray:
+                  focal_length: float, center: tuple[float, float] | None = None) -> np.ndarray:
     """(H, W, 3) uint8 BGR: the dressed body (vertices (V, 3), camera space) with its face drawn on.
 
-    face_points (51, 3) are the OpenPose face points 17..67 in camera space;
-    the face is drawn only when it turns towards the camera, and whatever of
-    the arms is nearer than the face is drawn again over it.
+    face_points (51, 3) are the OpenPose face points 17..67 in camera space; `center` is the
+    principal point (default the image centre). The face is drawn only when it turns towards
+    the camera, and whatever of the arms is nearer than the face is drawn again over it.
     """
     width, height = size
-    center = (width / 2, height / 2)
+    center = (width / 2, height / 2) if center is None else center
     image = np.empty((height, width, 3), np.uint8)
     image[:] = BACKGROUND
     vertices = np.asarray(vertices, np.float64)
     colour = COLOURS[figure.material]
-    draw_mesh(image, vertices, figure.faces, colour, focal_length, center)
+    render_mesh(vertices, figure.faces, size, focal_length, colour, center=center, image=image)
     face_points = np.asarray(face_points, np.float64)
-    eyes_to_mouth = face_points[57 - FIRST_FACE_POINT] - face_points[27 - FIRST_FACE_POINT]
-    across = face_points[45 - FIRST_FACE_POINT] - face_points[36 - FIRST_FACE_POINT]
-    if np.cross(across, eyes_to_mouth)[2] > 0:  # the face's normal points back at the camera
-        draw_face(image, _pixels(face_points, focal_length, center))
+    if faces_the_camera(face_points):
+        face_pixels = project(face_points, focal_length, center)
+        draw_face(image, face_pixels)
+        # arm faces nearer than the face and over its box in the picture (the rest cannot cover it)
         front = figure.on_arm & (vertices[figure.faces, 2].min(axis=1) < face_points[:, 2].min())
         if front.any():
-            draw_mesh(image, vertices, figure.faces[front], colour[front], focal_length, center)
+            corners = project(vertices[figure.faces[front]].reshape(-1, 3), focal_length, center).reshape(-1, 3, 2)
+            low, high = face_pixels.min(axis=0) - FACE_MARGIN_PX, face_pixels.max(axis=0) + FACE_MARGIN_PX
+            front[front] = ((corners.max(axis=1) >= low) & (corners.min(axis=1) <= high)).all(axis=1)
+        if front.any():
+            render_mesh(vertices, figure.faces[front], size, focal_length, colour[front], center=center, image=image)
     return image
+
+
+def faces_the_camera(face_points: np.ndarray) -> bool:
+    """Whether the face (OpenPose face points 17..67, (51, 3) camera space) turns its front to the camera."""
+    eyes_to_mouth = face_points[57 - FIRST_FACE_POINT] - face_points[27 - FIRST_FACE_POINT]
+    across = face_points[45 - FIRST_FACE_POINT] - face_points[36 - FIRST_FACE_POINT]
+    return bool(np.cross(across, eyes_to_mouth)[2] > 0)

@@ -22,12 +22,11 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, size: tuple[int, int], 
                 image: np.ndarray | None = None) -> np.ndarray:
     """(H, W, 3) uint8 BGR image of a mesh given in camera space (metres, y down, z forward).
 
-    vertices (V, 3), faces (F, 3); size is (width, height); `center` is the
-    principal point in pixels (default the image centre). Back faces are
-    skipped; the rest are sorted far to near and drawn in `DEPTH_SLICES`
-    slices, each with one OpenCV call per shade level (painter's algorithm:
-    a few hundred calls a frame instead of one per face, about 4x faster).
-    `image`, when given, is drawn on in place and returned.
+    vertices (V, 3), faces (F, 3); `color` is one BGR colour or one per face (F, 3); size is
+    (width, height); `center` is the principal point in pixels (default the image centre).
+    Back faces are skipped; the rest are sorted far to near and drawn in `DEPTH_SLICES` slices,
+    each with one OpenCV call per shaded colour (painter's algorithm: a few hundred calls a frame
+    instead of one per face, about 4x faster). `image`, when given, is drawn on in place and returned.
     """
     width, height = size
     if image is None:
@@ -49,16 +48,18 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, size: tuple[int, int], 
     normals = normals[visible]
     lengths = np.sqrt(np.einsum("ij,ij->i", normals, normals)) + 1e-12
     level = np.minimum(np.abs(normals[:, 2]) / lengths * SHADE_LEVELS, SHADE_LEVELS - 1).astype(np.int64)
+    light = AMBIENT + (1 - AMBIENT) * (level + 0.5) / SHADE_LEVELS
+    colors = np.asarray(color, np.float64)
+    colors = colors[visible] if colors.ndim == 2 else np.broadcast_to(colors, (len(visible), 3))
+    shaded = np.round(colors * light[:, None]).astype(np.int64)
     far_to_near = np.argsort(-centres[visible, 2])
-    visible, level = visible[far_to_near], level[far_to_near]
-    depth_slice = np.arange(len(visible)) * DEPTH_SLICES // len(visible)
-    group = depth_slice * SHADE_LEVELS + level
+    depth_slice = np.empty(len(visible), np.int64)
+    depth_slice[far_to_near] = np.arange(len(visible)) * DEPTH_SLICES // len(visible)
+    group = depth_slice * (1 << 24) + (shaded[:, 0] * 256 + shaded[:, 1]) * 256 + shaded[:, 2]
     grouped = np.argsort(group, kind="stable")
     group, polygons = group[grouped], pixels[faces[visible[grouped]]]
     starts = np.flatnonzero(np.r_[True, np.diff(group) != 0])
     ends = np.r_[starts[1:], len(group)]
-    base = np.asarray(color, dtype=np.float64)
     for start, end in zip(starts, ends):
-        light = AMBIENT + (1 - AMBIENT) * ((group[start] % SHADE_LEVELS) + 0.5) / SHADE_LEVELS
-        cv2.fillPoly(image, polygons[start:end], (base * light).tolist(), cv2.LINE_AA, shift=SUBPIXEL_BITS)
+        cv2.fillPoly(image, polygons[start:end], shaded[grouped[start]].tolist(), cv2.LINE_AA, shift=SUBPIXEL_BITS)
     return image

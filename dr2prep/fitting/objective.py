@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from smplx.lbs import batch_rodrigues
 
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.hand_limits import hand_limits
@@ -65,6 +66,53 @@ NECK_STIFFNESS = 3.0
 # confidences up to about 0.75 (MediaPipe on the TEDx clip), so below this a leg point is not fitted.
 LOWER_BODY = (10, 11, 13, 14, 19, 20, 21, 22, 23, 24)
 MIN_LEG_CONFIDENCE = 0.8
+# Seated speakers: a thigh seen much shorter than it is points at the camera. The isotropic hip prior made
+# throwing the leg out sideways as cheap as flexing it, and from the hanging rest pose flexing hardly moves
+# the knee in the image (second order) while the robust data term has all but given up on a knee that far
+# off, so the fit reached the knee sideways (a leg out 30-75 degrees in 41 % of seated_speaker_20s's frames).
+# Three leg priors keep legs where people keep them:
+# - thigh flexion from foreshortening: where hip and knee are both detected, the hip prior's flexion centre is
+#   the angle out of the image plane that the thigh's seen length implies, acos(seen / (FULL_LENGTH_SEEN x
+#   its length at the body's scale)), forwards (people sit; they do not stand with a thigh far behind them).
+#   A standing leg (seen at 90 %+ of its length) keeps 0; a missing knee keeps 0 (the standing default);
+# - abduction: a hinge on how far the knee leaves the body's sagittal plane (the thigh's angle out to its
+#   own side, whatever the flexion), free up to ABDUCTION_FREE (knees apart on a chair), steep beyond;
+# - shins plumb: the knee's flexion centre is that same thigh flexion (body_pose x: hip flexes negative, knee
+#   positive), so with the ankles unseen a seated thigh gets a hanging shin, not one pointing at the camera;
+#   a standing leg keeps its straight knee; seen ankles still move the knee through the data term. (Tying
+#   the knee to the hip's current flexion instead coupled the two in the prior and, through the solver's few
+#   iterations, moved the demo's fitted arms: upper-body MPJPE 39.5 -> 48.7 mm.)
+HIPS = (0, 1)  # body_pose rows of the left and right hip
+HIP_FLEXION = (0, 3)  # their x components in the 63 body_pose values (forward flexion is negative)
+KNEE_FLEXION = (9, 12)  # the knees' x components in the 63 body_pose values (bending is positive)
+THIGH_KEYPOINTS = ((12, 13), (9, 10))  # BODY_25 (hip, knee) of the left and right leg
+THIGH_JOINTS = ((1, 4), (2, 5))  # SMPL-X (hip, knee) of the left and right leg
+FULL_LENGTH_SEEN = 0.9  # a thigh seen at this share of its length or more is taken as upright
+THIGH_REST = (0.0, -1.0, 0.0)  # the thigh's direction in the rest pose (down), in the pelvis's frame
+ABDUCTION_FREE = np.radians(25.0)
+ABDUCTION_STIFFNESS = 30.0  # per unit of sin(angle) beyond the free range, times the stage's body weight
+
+
+def hip_abduction(body_pose: torch.Tensor) -> torch.Tensor:
+    """(B, 2) sine of each thigh's angle out to its own side of the sagittal plane (left, right)."""
+    rotations = batch_rodrigues(body_pose[:, : 3 * len(HIPS)].reshape(-1, 3)).reshape(-1, len(HIPS), 3, 3)
+    thigh = rotations @ rotations.new_tensor(THIGH_REST)  # (B, 2, 3), x = the body's left
+    return torch.stack([thigh[:, 0, 0], -thigh[:, 1, 0]], dim=1)
+
+
+def thigh_flexion(keypoints: torch.Tensor, thigh_px: torch.Tensor) -> torch.Tensor:
+    """(B, 2) forward flexion (radians, >= 0) of the left and right thigh implied by its seen length.
+
+    keypoints (B, 137, 3); thigh_px (2,) each thigh's full length in pixels at the body. A leg
+    whose hip or knee is below MIN_LEG_CONFIDENCE gets 0.
+    """
+    angles = []
+    for (hip, knee), full in zip(THIGH_KEYPOINTS, thigh_px):
+        seen = (keypoints[:, knee, :2] - keypoints[:, hip, :2]).norm(dim=-1)
+        ratio = (seen / (FULL_LENGTH_SEEN * full)).clamp(0.0, 1.0)
+        confident = torch.minimum(keypoints[:, hip, 2], keypoints[:, knee, 2]) >= MIN_LEG_CONFIDENCE
+        angles.append(torch.where(confident, torch.arccos(ratio), torch.zeros_like(ratio)))
+    return torch.stack(angles, dim=1)
 
 
 def body_prior_scale() -> np.ndarray:
@@ -188,6 +236,9 @@ class Objective:
         self.jaw_axis = torch.tensor(JAW_AXIS_WEIGHTS, device=device)
         self.body_mean = torch.as_tensor(np.asarray(BODY_POSE_MEAN, dtype=np.float32).reshape(-1), device=device)
         self.body_scale = torch.as_tensor(body_prior_scale(), device=device)
+        rest = forward.rest_joints.detach()
+        self.thigh_px = torch.stack([(rest[knee] - rest[hip]).norm() for hip, knee in THIGH_JOINTS]) * (
+            1000.0 * self.pixels_per_mm)
 
     def points(self, x: torch.Tensor, global_orient: torch.Tensor, betas: torch.Tensor | None = None):
         """(B, 137, 3) camera-space keypoints and (B, 137, 2) their projections in pixels."""
@@ -216,12 +267,25 @@ class Objective:
         confidence[..., list(LOWER_BODY)] = torch.where(legs >= MIN_LEG_CONFIDENCE, legs, torch.zeros_like(legs))
         return keypoint_weights(weights.hand_keypoints, weights.face_keypoints).to(keypoints.device) * confidence
 
+    def body_prior_centre(self, keypoints: torch.Tensor | None, frames: int) -> torch.Tensor:
+        """(B, 63) the rotation body prior's centre: the speaker's rest pose, thighs flexed as their seen length
+        says and the knees bent as much (shins plumb)."""
+        centre = self.body_mean.expand(frames, -1)
+        if keypoints is None:
+            return centre
+        thighs = thigh_flexion(keypoints, self.thigh_px)
+        flexion = torch.zeros_like(centre)
+        flexion[:, list(HIP_FLEXION)] = -thighs
+        flexion[:, list(KNEE_FLEXION)] = thighs
+        return centre + flexion
+
     def prior_residuals(self, x: torch.Tensor, weights: PriorWeights, betas=None,
-                        global_orient=None) -> dict[str, torch.Tensor]:
+                        global_orient=None, keypoints: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """(B, n) residual vector of each prior; its squared norm is the prior's value.
 
         The clip-level priors (shape, upright) are added when betas are given: on the
-        reference frames, where betas and the global orientation are optimised.
+        reference frames, where betas and the global orientation are optimised. `keypoints`
+        (B, 137, 3), when given, set each frame's thigh flexion centre (body_prior_centre).
         """
         groups = self.layout.split(x)
         body_pose = self.layout.body_pose(groups)
@@ -229,10 +293,13 @@ class Objective:
         if self.layout.vposer is not None:
             body_prior = groups["body_pose"]
         else:
-            body_prior = (groups["body_pose"] - self.body_mean) * self.body_scale
+            centre = self.body_prior_centre(keypoints, x.shape[0])
+            body_prior = (groups["body_pose"] - centre) * self.body_scale
+        abduction = torch.relu(hip_abduction(body_pose) - float(np.sin(ABDUCTION_FREE)))
         terms = {
             "body": weights.body * body_prior,
             "bending": weights.bending * losses.bending(body_pose),
+            "abduction": weights.body * ABDUCTION_STIFFNESS * abduction,
             "hands": weights.hand * torch.cat([groups["left_hand"], groups["right_hand"]], dim=1),
             "face": weights.face * groups["face"],
             "jaw": weights.jaw * groups["jaw"] * self.jaw_axis,
@@ -248,7 +315,7 @@ class Objective:
         residual = self.data_residuals(x, global_orient, keypoints, betas)
         squared = (residual**2).sum(dim=-1)
         terms = {"data": (self.data_weights(keypoints, weights) * losses.gmof(squared, self.rho)).sum(dim=-1)}
-        for name, value in self.prior_residuals(x, weights, betas, global_orient).items():
+        for name, value in self.prior_residuals(x, weights, betas, global_orient, keypoints).items():
             terms[name] = losses.squared_norm(value)
         return terms
 
@@ -267,7 +334,7 @@ class Objective:
         if robust_weights is not None:
             scale = scale * robust_weights
         data = (residual * scale.clamp(min=0).sqrt()[..., None]).reshape(x.shape[0], -1)
-        return torch.cat([data, *self.prior_residuals(x, weights, betas, global_orient).values()], dim=1)
+        return torch.cat([data, *self.prior_residuals(x, weights, betas, global_orient, keypoints).values()], dim=1)
 
     def robust_weights(self, x, keypoints, global_orient, betas=None) -> torch.Tensor:
         """(B, 137) GMoF slopes at x, for a Gauss-Newton step."""
