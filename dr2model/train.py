@@ -236,17 +236,6 @@ def _setup_distributed(device: str) -> tuple[_Distributed, str]:
     return _Distributed(dist.get_world_size(), dist.get_rank(), local_rank, initialised), device
 
 
-def training_capabilities() -> dict:
-    """What `dr2 info` can say about training here: mixed precision and DDP backends."""
-    import torch.distributed as dist
-
-    cuda = torch.cuda.is_available()
-    amp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "off (CPU)"
-    backends = [name for name, ok in (("nccl", dist.is_available() and dist.is_nccl_available()),
-                                      ("gloo", dist.is_available() and dist.is_gloo_available())) if ok]
-    return {"cuda": cuda, "amp": amp, "ddp_backends": backends}
-
-
 def _amp(device: str, enabled: bool):
     """(autocast context, GradScaler or None) for mixed precision on CUDA; nothing on CPU."""
     if not (enabled and device.startswith("cuda")):
@@ -254,6 +243,19 @@ def _amp(device: str, enabled: bool):
     if torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16), None
     return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+
+
+@dataclass
+class _TrainingData:
+    """The encoded clips a run learns from, with what the model directory records about them."""
+
+    clips: list[ClipArrays]
+    codecs: Codecs | None
+    kind: str
+    description: dict
+    body_model: str | None
+    windows: GestureWindows
+    fingerprint: str
 
 
 def train_model(
@@ -271,26 +273,12 @@ def train_model(
     throughput; the model directory is what `checkpoint.load_model` reads.
     """
     out_dir = Path(out_dir)
-    if clips and all(isinstance(c, ClipArrays) for c in clips):
-        kind = check_clip_arrays(clips)
-        description, body_model = {}, None
-        if codecs is not None and not codecs.clips and all(c.identity is not None for c in clips):
-            codecs.clips = [c.identity for c in clips]
-    else:
-        body_model = fitted_body_model([Path(c) for c in clips])
-        clips, codecs, kind, description = load_training_clips([Path(c) for c in clips], settings)
-        check_clip_arrays(clips)
-    if settings.sigma < 0 or settings.batch_size < 1 or settings.window_stride < 1:
-        raise Dr2Error("sigma must be ≥ 0, batch size and window stride ≥ 1")
-
-    windows = GestureWindows(clips, WINDOW, settings.window_stride)
-    fingerprint = data_fingerprint(clips)
+    data = _training_data(clips, codecs, settings)
     dist_info, device = _setup_distributed(device)
     busy = f"{out_dir} is being trained by another dr2 run (pid {{pid}}); wait for it to finish, or use another --out"
     try:
         with model_dir_lock(out_dir, busy) if dist_info.main else nullcontext():
-            return _train(clips, windows, codecs, kind, description, body_model, fingerprint, out_dir, settings,
-                          device, dist_info, force)
+            return _train(data, out_dir, settings, device, dist_info, force)
     except OSError as error:
         problem = storage_error(error, out_dir, "--out")
         if problem is None:
@@ -303,10 +291,92 @@ def train_model(
             dist.destroy_process_group()
 
 
-def _train(clips, windows, codecs, kind, description, body_model, fingerprint, out_dir, settings, device, dist_info,
-           force):
-    pose_dim = clips[0].pose.shape[1]
-    extra_translation = bool(codecs.standing) if codecs is not None else pose_dim == 62
+def _training_data(clips: list, codecs: Codecs | None, settings: TrainSettings) -> _TrainingData:
+    """Clip directories are read and encoded here; already-encoded `ClipArrays` are checked and used as given."""
+    if clips and all(isinstance(c, ClipArrays) for c in clips):
+        kind = check_clip_arrays(clips)
+        description, body_model = {}, None
+        if codecs is not None and not codecs.clips and all(c.identity is not None for c in clips):
+            codecs.clips = [c.identity for c in clips]
+    else:
+        body_model = fitted_body_model([Path(c) for c in clips])
+        clips, codecs, kind, description = load_training_clips([Path(c) for c in clips], settings)
+        check_clip_arrays(clips)
+    if settings.sigma < 0 or settings.batch_size < 1 or settings.window_stride < 1:
+        raise Dr2Error("sigma must be ≥ 0, batch size and window stride ≥ 1")
+    windows = GestureWindows(clips, WINDOW, settings.window_stride)
+    return _TrainingData(clips, codecs, kind, description, body_model, windows, data_fingerprint(clips))
+
+
+@dataclass
+class _Run:
+    """The state one training run carries from step to step (one per process under DDP)."""
+
+    data: _TrainingData
+    out_dir: Path
+    settings: TrainSettings
+    device: str
+    dist: _Distributed
+    network: Audio2Gestures  # the weights that are saved
+    model: torch.nn.Module  # what the step calls: the network, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    autocast: object
+    scaler: object | None
+    global_batch: int
+    steps_per_epoch: int
+    total_steps: int
+    start_step: int
+    writer: object | None = None  # TensorBoard, on the main process only
+    history: list[tuple[int, float]] = field(default_factory=list)
+    running: float = 0.0  # sum of the losses since the last log point
+    running_count: int = 0
+
+
+def _train(data: _TrainingData, out_dir: Path, settings: TrainSettings, device: str, dist_info: _Distributed,
+           force: bool) -> TrainResult:
+    """Build the run, then step it from its start (0 or the checkpoint's step) to its end."""
+    run = _start_run(data, out_dir, settings, device, dist_info, force)
+    if run.start_step >= run.total_steps and run.start_step > 0:
+        say(f"train: {out_dir} is already trained to step {run.start_step}; use --force to start over")
+        return TrainResult(out_dir, run.start_step, run.start_step / run.steps_per_epoch, None, [], None,
+                           run.start_step, data.kind)
+    run.model = _distributed_model(run.network, device, dist_info)
+    if dist_info.main:
+        run.writer = _open_log(out_dir, run.start_step)
+
+    run.network.train()
+    interrupt = InterruptAtStepBoundary()
+    started = time.perf_counter()
+    bar = progress_bar(range(run.start_step, run.total_steps), desc="train", total=run.total_steps,
+                       initial=run.start_step, disable=None if dist_info.main else True)
+    try:
+        for step in bar:
+            value, terms = _training_step(run, step)
+            done = step + 1
+            if dist_info.main:
+                bar.set_postfix(loss=f"{value:.4f}", epoch=f"{done / run.steps_per_epoch:.1f}")
+                _log_step(run, done, value, terms)
+                if done % settings.checkpoint_every == 0 or done == run.total_steps or interrupt.requested:
+                    _save(run, done)
+            if interrupt.requested:  # Ctrl-C waits for the step to end: the state saved is a step boundary's
+                raise KeyboardInterrupt
+    finally:
+        interrupt.restore()
+        bar.close()
+        if run.writer is not None:
+            run.writer.close()
+    elapsed = time.perf_counter() - started
+    rate = (run.total_steps - run.start_step) * run.global_batch / elapsed if elapsed > 0 else None
+    final = run.history[-1][1] if run.history else None
+    return TrainResult(out_dir, run.total_steps, run.total_steps / run.steps_per_epoch, final, run.history, rate,
+                       run.start_step, data.kind)
+
+
+def _start_run(data: _TrainingData, out_dir: Path, settings: TrainSettings, device: str, dist_info: _Distributed,
+               force: bool) -> _Run:
+    """A fresh network and optimizer seeded from `settings.seed`, loaded from the checkpoint when resuming."""
+    pose_dim = data.clips[0].pose.shape[1]
+    extra_translation = bool(data.codecs.standing) if data.codecs is not None else pose_dim == 62
     net_config = NetworkConfig(extra_translation=extra_translation)
     if net_config.pose_dim != pose_dim:
         raise Dr2Error(f"the clips' pose state has {pose_dim} values; the network expects {net_config.pose_dim}")
@@ -317,127 +387,114 @@ def _train(clips, windows, codecs, kind, description, body_model, fingerprint, o
     autocast, scaler = _amp(device, settings.amp)
 
     global_batch = settings.batch_size * dist_info.world_size
-    steps_per_epoch = max(1, len(windows) // global_batch)
+    steps_per_epoch = max(1, len(data.windows) // global_batch)
     total_steps = settings.epochs * steps_per_epoch if settings.max_steps is None else settings.max_steps
+    start_step = _resume(out_dir, network, optimizer, scaler, settings, data.fingerprint, force)
+    return _Run(data, out_dir, settings, device, dist_info, network, network, optimizer, autocast, scaler,
+                global_batch, steps_per_epoch, total_steps, start_step)
 
-    start_step = _resume(out_dir, network, optimizer, scaler, settings, fingerprint, force)
-    if start_step >= total_steps and start_step > 0:
-        say(f"train: {out_dir} is already trained to step {start_step}; use --force to start over")
-        return TrainResult(out_dir, start_step, start_step / steps_per_epoch, None, [], None, start_step, kind)
 
-    model = network
-    if dist_info.world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
+def _distributed_model(network: Audio2Gestures, device: str, dist_info: _Distributed) -> torch.nn.Module:
+    """The network itself, or wrapped for DistributedDataParallel when several processes train."""
+    if dist_info.world_size <= 1:
+        return network
+    from torch.nn.parallel import DistributedDataParallel
 
-        if device.startswith("cuda"):
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
-            model = DistributedDataParallel(model, device_ids=[dist_info.local_rank])
-        else:
-            model = DistributedDataParallel(network)
+    if device.startswith("cuda"):
+        synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
+        return DistributedDataParallel(synced, device_ids=[dist_info.local_rank])
+    return DistributedDataParallel(network)
 
-    bank_pose = windows.pose
-    bank_clip = torch.from_numpy(np.concatenate([np.full(len(c), i) for i, c in enumerate(clips)]))
-    base_config = {
-        "feature_kind": kind,
-        "feature_description": description,
+
+def _open_log(out_dir: Path, start_step: int):
+    """The TensorBoard writer; a fresh run's curves replace an old run's, a resumed run's continue them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if start_step == 0:
+        shutil.rmtree(out_dir / LOGS, ignore_errors=True)
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out_dir / LOGS), purge_step=start_step)
+
+
+def _training_step(run: _Run, step: int) -> tuple[float, dict]:
+    """One optimizer step on this process's share of the step's batch; returns (total loss, loss terms).
+
+    The windows and the noise come from generators seeded by (seed, step, rank),
+    so a resumed run continues exactly as the uninterrupted one would.
+    """
+    settings, windows, device = run.settings, run.data.windows, run.device
+    epoch, index = divmod(step, run.steps_per_epoch)
+    order = epoch_order(settings.seed, epoch, len(windows), run.global_batch)
+    first = index * run.global_batch + run.dist.rank * settings.batch_size
+    paired = order[first:first + settings.batch_size]
+    generator = step_generator(settings.seed, step, run.dist.rank)
+    unpaired = torch.randint(len(windows.bank_starts), (len(paired),), generator=generator)
+    batch = windows.batch(paired, unpaired)
+    target_x, initial_x, _ = add_state_noise(batch["pose"], settings.sigma, generator, settings.noise_range)
+    target_y, initial_y, _ = add_state_noise(batch["pose_unpaired"], settings.sigma, generator, settings.noise_range)
+    audio = batch["audio"].to(device, non_blocking=True)
+    face = batch["face"].to(device, non_blocking=True)
+    target_x, target_y = target_x.to(device), target_y.to(device)
+    initial = torch.stack([initial_x, initial_y], dim=1).to(device)
+
+    with run.autocast:
+        pred_pose, pred_face = run.model(audio, initial)
+    pred_pose, pred_face = pred_pose.float(), pred_face.float()
+    loss, terms = gesture_losses(pred_pose[:, 0], pred_face[:, 0], target_x, face,
+                                 pred_pose[:, 1], pred_face[:, 1], target_y,
+                                 settings.loss, settings.noise_range, batch["valid"].to(device))
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        loss.backward()
+        run.optimizer.step()
+
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise Dr2Error(f"training diverged at step {step} (loss {value}); "
+                       f"lower the learning rate (--learning-rate) or check the clips' fits")
+    run.running += value
+    run.running_count += 1
+    return value, terms
+
+
+def _log_step(run: _Run, done: int, value: float, terms: dict) -> None:
+    """Every `log_every` steps (and at the end): a history point and the TensorBoard scalars."""
+    if done % run.settings.log_every != 0 and done != run.total_steps:
+        return
+    run.history.append((done, run.running / run.running_count))
+    run.running, run.running_count = 0.0, 0
+    run.writer.add_scalar("loss/total", value, done)
+    for name, term in terms.items():
+        run.writer.add_scalar(f"loss/{name}", float(term), done)
+
+
+def _save(run: _Run, at_step: int) -> None:
+    """Write the checkpoint of `at_step`: weights, codecs, the pose bank, config and optimizer state."""
+    data = run.data
+    bank_clip = torch.from_numpy(np.concatenate([np.full(len(c), i) for i, c in enumerate(data.clips)]))
+    config = {
+        "feature_kind": data.kind,
+        "feature_description": data.description,
         "fps": FPS,
         "window": WINDOW,
-        "clips": [c.name for c in clips],
-        "body_model": body_model,
-        "frames": [len(c) for c in clips],
-        "data_fingerprint": fingerprint,
-        "settings": asdict(settings),
-        "trajectory": settings.trajectory_key(),
-        "steps_per_epoch": steps_per_epoch,
+        "clips": [c.name for c in data.clips],
+        "body_model": data.body_model,
+        "frames": [len(c) for c in data.clips],
+        "data_fingerprint": data.fingerprint,
+        "settings": asdict(run.settings),
+        "trajectory": run.settings.trajectory_key(),
+        "steps_per_epoch": run.steps_per_epoch,
+        "step": at_step,
+        "epoch": at_step / run.steps_per_epoch,
+        "loss_history": run.history[-200:],
     }
-    writer = None
-    if dist_info.main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if start_step == 0:
-            shutil.rmtree(out_dir / LOGS, ignore_errors=True)  # a fresh run's curves, not mixed with an old one's
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(out_dir / LOGS), purge_step=start_step)
-
-    history: list[tuple[int, float]] = []
-    running, running_count = 0.0, 0
-    step = start_step
-
-    def checkpoint(at_step: int) -> None:
-        if not dist_info.main:
-            return
-        training_state = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler else {}}
-        save_checkpoint(out_dir, network, codecs, bank_pose, bank_clip,
-                        {**base_config, "step": at_step, "epoch": at_step / steps_per_epoch,
-                         "loss_history": history[-200:]},
-                        training_state)
-        writer.flush()
-
-    network.train()
-    interrupt = InterruptAtStepBoundary()
-    started = time.perf_counter()
-    bar = progress_bar(range(start_step, total_steps), desc="train", total=total_steps, initial=start_step,
-                       disable=None if dist_info.main else True)
-    try:
-        for step in bar:
-            epoch, index = divmod(step, steps_per_epoch)
-            order = epoch_order(settings.seed, epoch, len(windows), global_batch)
-            first = index * global_batch + dist_info.rank * settings.batch_size
-            paired = order[first:first + settings.batch_size]
-            generator = step_generator(settings.seed, step, dist_info.rank)
-            unpaired = torch.randint(len(windows.bank_starts), (len(paired),), generator=generator)
-            batch = windows.batch(paired, unpaired)
-            target_x, initial_x, _ = add_state_noise(batch["pose"], settings.sigma, generator, settings.noise_range)
-            target_y, initial_y, _ = add_state_noise(batch["pose_unpaired"], settings.sigma, generator,
-                                                     settings.noise_range)
-            audio = batch["audio"].to(device, non_blocking=True)
-            face = batch["face"].to(device, non_blocking=True)
-            target_x, target_y = target_x.to(device), target_y.to(device)
-            initial = torch.stack([initial_x, initial_y], dim=1).to(device)
-
-            with autocast:
-                pred_pose, pred_face = model(audio, initial)
-            pred_pose, pred_face = pred_pose.float(), pred_face.float()
-            loss, terms = gesture_losses(pred_pose[:, 0], pred_face[:, 0], target_x, face,
-                                         pred_pose[:, 1], pred_face[:, 1], target_y,
-                                         settings.loss, settings.noise_range, batch["valid"].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise Dr2Error(f"training diverged at step {step} (loss {value}); lower --lr or check the clips' fits")
-            running += value
-            running_count += 1
-            done = step + 1
-            if dist_info.main:
-                bar.set_postfix(loss=f"{value:.4f}", epoch=f"{done / steps_per_epoch:.1f}")
-                if done % settings.log_every == 0 or done == total_steps:
-                    history.append((done, running / running_count))
-                    running, running_count = 0.0, 0
-                    writer.add_scalar("loss/total", value, done)
-                    for name, term in terms.items():
-                        writer.add_scalar(f"loss/{name}", float(term), done)
-                if done % settings.checkpoint_every == 0 or done == total_steps or interrupt.requested:
-                    checkpoint(done)
-            if interrupt.requested:  # Ctrl-C waits for the step to end: the state saved is a step boundary's
-                raise KeyboardInterrupt
-    finally:
-        interrupt.restore()
-        bar.close()
-        if writer is not None:
-            writer.close()
-    elapsed = time.perf_counter() - started
-    steps_run = total_steps - start_step
-    rate = steps_run * global_batch / elapsed if elapsed > 0 else None
-    final = history[-1][1] if history else None
-    return TrainResult(out_dir, total_steps, total_steps / steps_per_epoch, final, history, rate, start_step, kind)
+    training_state = {"optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict() if run.scaler else {}}
+    save_checkpoint(run.out_dir, run.network, data.codecs, data.windows.pose, bank_clip, config, training_state)
+    run.writer.flush()
 
 
 def _resume(out_dir, network, optimizer, scaler, settings, fingerprint, force) -> int:
