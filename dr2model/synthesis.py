@@ -165,8 +165,7 @@ def generate_states(
                 if generators is not None:
                     noise = torch.stack([torch.randn(state.shape[1], generator=g) for g in generators])
                     seen = state + state_noise * noise.to(device)
-                features = network.features(encoded[i:i + 1].expand(count, -1, -1), seen)
-                pose, face = network.decode(features)  # (N, 128, D), (N, 128, 10)
+                pose, face = network.generate(encoded[i:i + 1].expand(count, -1, -1), seen)  # (N, 128, D), (N, 128, 10)
                 shared = done - start  # frames of this window already generated (0 for the first window)
                 # Eq. 2 at the join: the window's first shared frame when cross-fading, else its last one.
                 join = 0 if overlap > 1 else shared - 1
