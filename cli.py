@@ -171,6 +171,8 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
               help="Eq. 1 noise on the initial state (paper: 0.1-0.3; diversity vs continuity).")
 @click.option("--posture-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
               help="Weight of the unpaired posture loss that keeps samples apart (0: the loss set without it).")
+@click.option("--absolute-pose", is_flag=True,
+              help="Decoders give absolute poses (the paper's output) instead of offsets from the initial state.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--standing", is_flag=True, help="Standing speaker: the body decoder also predicts translation.")
 @click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot for the body code.")
@@ -178,7 +180,7 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
 @click.pass_obj
 def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_steps: int | None, batch_size: int,
           learning_rate: float, sigma: float, posture_weight: float, seed: int, standing: bool, vposer: Path | None,
-          force: bool) -> None:
+          force: bool, absolute_pose: bool = False) -> None:
     """Train the audio2gestures network on prepared clips."""
     from dr2model.losses import LossWeights
     from dr2model.train import TrainSettings, train_model
@@ -188,7 +190,7 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
     clips = tuple(check_clip_path(c) for c in clips)
     settings = TrainSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
                              sigma=sigma, seed=seed, standing=standing, vposer=str(vposer) if vposer else None,
-                             loss=LossWeights(unpaired_posture=posture_weight))
+                             loss=LossWeights(unpaired_posture=posture_weight), relative_pose=not absolute_pose)
     result = train_model(list(clips), out_dir, settings, device=resolve_device(obj["device"]), force=force)
     click.echo(str(result.model_dir))
 
