@@ -79,3 +79,40 @@ def test_two_samples_stay_apart_past_the_first_second(tmp_path):
     start, apart = _distance_per_second(settings, tmp_path)
     per_second = np.array([apart[i:i + 30].mean() for i in range(30, len(apart), 30)])
     assert per_second.min() > 0.8 * start, (start, per_second)
+
+
+def _biased_network(bias: float) -> Audio2Gestures:
+    """A relative-pose network whose body and hand decoders give a constant offset `bias` whatever the audio:
+    every window moves the posture by the same small step, as a trained model's slight bias on unheard speech."""
+    network = Audio2Gestures(NetworkConfig(relative_pose=True)).eval()
+    for decoder in (network.body_decoder, network.hand_decoder):
+        last = decoder[-1]
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.constant_(last.bias, bias)
+    return network
+
+
+def test_anchored_windows_keep_a_sample_near_its_first_posture():
+    from dr2model.synthesis import generate_states
+
+    bias = 0.1
+    network = _biased_network(bias)
+    audio = np.zeros((20 * 30, 29), np.float32)  # 20 s: 6 windows of 128 frames sharing 32 (or more)
+    initial = np.stack([np.zeros(59, np.float32), np.ones(59, np.float32)])
+    free, _ = generate_states(network, audio, initial, overlap=32, anchor=0.0)
+    anchored, _ = generate_states(network, audio, initial, overlap=32, anchor=0.5)
+    drift_free = (free[:, -1] - initial).mean()
+    drift_anchored = (anchored[:, -1] - initial).mean()
+    np.testing.assert_allclose(drift_free, 6 * bias, rtol=1e-4)  # each window adds its step: the posture walks away
+    assert drift_anchored <= 2 * bias + 1e-4  # pulled halfway back each window: bounded at bias / 0.5
+    # the samples stay as far apart as they started (the pull is towards each one's own first state)
+    np.testing.assert_allclose(anchored[1] - anchored[0], np.ones_like(anchored[0]), atol=1e-4)
+
+
+def test_anchor_zero_is_the_release_and_bad_anchor_is_refused():
+    from dr2model.synthesis import ANCHOR, PAPER_SYNTH_OPTIONS, generate_states
+
+    assert PAPER_SYNTH_OPTIONS["anchor"] == 0.0 and 0.0 < ANCHOR <= 1.0
+    network = _biased_network(0.1)
+    with pytest.raises(ValueError, match="anchor"):
+        generate_states(network, np.zeros((128, 29), np.float32), np.zeros((1, 59), np.float32), anchor=1.5)
