@@ -223,16 +223,19 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
 @click.option("--state-noise", type=click.FloatRange(0.0, 1.0),
               help="Eq. 1 noise σ on each window's initial state as the network sees it [default: dr2's; "
                    "0 = the paper].")
+@click.option("--anchor", type=click.FloatRange(0.0, 1.0),
+              help="Pull of each window's initial state back to the sample's first [default: dr2's; 0 = the paper].")
 @click.pass_obj
 def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_samples: int, seed: int,
           init_frame: int | None, grid: bool, no_preview: bool, renderer: str, smplx_model: str | None,
           deepspeech_graph: Path | None, overlap: int | None, state_noise: float | None,
-          view_page: bool = False) -> None:
+          view_page: bool = False, anchor: float | None = None) -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
     from dr2model.synthesis import synthesize
     from dr2prep.device import resolve_device
 
-    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise)) if v is not None}
+    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise), ("anchor", anchor))
+               if v is not None}
     outputs = synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples, seed=seed,
                          init_frame=init_frame, device=resolve_device(obj["device"]), preview=not no_preview,
                          grid=grid, deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer,
