@@ -2,7 +2,9 @@
 
 Audio encoder (Table 1) + pose encoder (Table 2) -> a 288×128 feature -> face,
 body and hand Conv1D decoders (Table 3). Only the network lives here; data,
-losses and the training loop are in their own modules.
+losses and the training loop are in their own modules. dr2 trains the same
+layers to give the pose relative to the initial state (`relative_pose`), which
+keeps samples started from different states apart (dr2model/losses.py).
 """
 
 from __future__ import annotations
