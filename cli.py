@@ -148,6 +148,8 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
               help="Eq. 1 noise on the initial state (paper: 0.1-0.3; diversity vs continuity).")
 @click.option("--posture-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
               help="Weight of the unpaired posture loss that keeps samples apart (0: the loss set without it).")
+@click.option("--absolute-pose", is_flag=True,
+              help="Decoders give absolute poses (the paper's output) instead of offsets from the initial state.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--standing", is_flag=True, help="Standing speaker: the body decoder also predicts translation.")
 @click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot for the body code.")
@@ -157,13 +159,15 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
 @click.pass_obj
 def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_steps: int | None, batch_size: int,
           learning_rate: float, sigma: float, posture_weight: float, seed: int, standing: bool, vposer: Path | None,
-          force: bool, feature_kind: str | None = None) -> None:
+          force: bool, feature_kind: str | None = None, absolute_pose: bool = False) -> None:
     """Train the audio2gestures network on prepared clips."""
     import dr2
 
     result = dr2.train(list(clips), out_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                        learning_rate=learning_rate, sigma=sigma, posture_weight=posture_weight, seed=seed,
-                       standing=standing, vposer=vposer, feature_kind=feature_kind, force=force, device=obj["device"])
+                       standing=standing, vposer=vposer, feature_kind=feature_kind, force=force,
+                       absolute_pose=absolute_pose,
+                       device=obj["device"])
     click.echo(str(result.model_dir))
 
 
@@ -195,18 +199,20 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
 @click.option("--state-noise", type=click.FloatRange(0.0, 1.0),
               help="Eq. 1 noise σ on each window's initial state as the network sees it [default: dr2's; "
                    "0 = the paper].")
+@click.option("--anchor", type=click.FloatRange(0.0, 1.0),
+              help="Pull of each window's initial state back to the sample's first [default: dr2's; 0 = the paper].")
 @click.pass_obj
 def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_samples: int, seed: int,
           init_frame: int | None, grid: bool, no_preview: bool, renderer: str, smplx_model: str | None,
           deepspeech_graph: Path | None, overlap: int | None, state_noise: float | None,
-          view_page: bool = False) -> None:
+          view_page: bool = False, anchor: float | None = None) -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
     import dr2
 
     outputs = dr2.synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples,
                              seed=seed, init_frame=init_frame, preview=not no_preview, grid=grid, renderer=renderer,
                              smplx_model=smplx_model, deepspeech_graph=deepspeech_graph, overlap=overlap,
-                             state_noise=state_noise, device=obj["device"])
+                             state_noise=state_noise, anchor=anchor, device=obj["device"])
     for path in dict.fromkeys(p for o in outputs for p in (o.params_path, o.preview_path) if p is not None):
         click.echo(str(path))
     if view_page:

@@ -33,7 +33,7 @@ class Sample:
     clip: str  # training clip whose speaker (shape, orientation, place) it wears
     init_noise: bool  # Eq. 1 noise was added to its initial state (a shared init_frame, sample after the first)
     speech: Path | None  # the speech file, None for a waveform
-    options: dict = field(default_factory=dict)  # window, stride, overlap, state_noise, smoothing
+    options: dict = field(default_factory=dict)  # window, stride, overlap, state_noise, anchor, smoothing
     fps: int = 30
 
     @property
@@ -72,25 +72,26 @@ class Model:
 
     def synthesize(self, speech, num_samples: int = 1, seed: int = 0, init_frame: int | None = None,
                    sample_rate: int | None = None, overlap: int | None = None,
-                   state_noise: float | None = None) -> list[Sample]:
+                   state_noise: float | None = None, anchor: float | None = None) -> list[Sample]:
         """Gestures for `speech`: a file path (any format ffmpeg reads) or a waveform (N,) / (N, channels).
 
         A waveform is at `sample_rate` (default 16 kHz). Sample k uses seed
         `seed + k` and starts from a random training frame, or from
-        `init_frame` for all. `overlap` / `state_noise` default to `dr2 synth`'s.
+        `init_frame` for all. `overlap` / `state_noise` / `anchor` default to `dr2 synth`'s.
         """
         from dr2model import synthesis
 
         overlap = synthesis.OVERLAP if overlap is None else overlap
         state_noise = synthesis.STATE_NOISE if state_noise is None else state_noise
+        anchor = synthesis.ANCHOR if anchor is None else anchor
         speech_path = None if isinstance(speech, np.ndarray) else Path(speech)
         synthesis.require_decodable(self.loaded, self.model_dir)
         result = synthesis.synthesize_states(
             self.loaded, speech if speech_path is None else speech_path, num_samples, seed, init_frame, self.device,
             self.deepspeech_graph, synthesis.SMOOTHING_RANGE, sample_rate=sample_rate, overlap=overlap,
-            state_noise=state_noise, extractor=self.feature_extractor())
+            state_noise=state_noise, anchor=anchor, extractor=self.feature_extractor())
         options = {"window": synthesis.WINDOW, "stride": synthesis.WINDOW - overlap, "overlap": overlap,
-                   "state_noise": state_noise, "smoothing": synthesis.SMOOTHING_RANGE}
+                   "state_noise": state_noise, "anchor": anchor, "smoothing": synthesis.SMOOTHING_RANGE}
         samples = []
         for k in range(num_samples):
             frame = int(result.init_frames[k])
@@ -195,7 +196,8 @@ def load_model(model_dir: str | Path = "dr2-model", device: str = "auto", smplx_
 def synthesize(model_dir: str | Path, speech: str | Path, out_dir: str | Path, num_samples: int = 1, seed: int = 0,
                init_frame: int | None = None, preview: bool = True, grid: bool = False, renderer: str = "auto",
                smplx_model: str | None = None, deepspeech_graph: str | Path | None = None,
-               overlap: int | None = None, state_noise: float | None = None, device: str = "auto"):
+               overlap: int | None = None, state_noise: float | None = None, anchor: float | None = None,
+               device: str = "auto"):
     """`dr2 synth`: speech file -> `<stem>_seed<S>.npz` + `.json` per sample in `out_dir`, and previews.
 
     Returns one `dr2model.synthesis.SampleOutput` per sample (its paths, seed,
@@ -204,7 +206,8 @@ def synthesize(model_dir: str | Path, speech: str | Path, out_dir: str | Path, n
     from dr2.defaults import resolve_device
     from dr2model.synthesis import synthesize as synthesize_files
 
-    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise)) if v is not None}
+    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise), ("anchor", anchor))
+               if v is not None}
     return synthesize_files(Path(model_dir), Path(speech), Path(out_dir), num_samples=num_samples, seed=seed,
                             init_frame=init_frame, device=resolve_device(device), preview=preview, grid=grid,
                             deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer, **options)

@@ -20,6 +20,8 @@ Unpaired branch (A_x, P_{y,1}) -> (P̂_y, F̂_y), no ground truth for this pairi
                      alone lets the posture drift back to the one the training audio was paired with, so
                      the network learns to ignore its initial state and every sample converges to the same
                      gestures (measured: 4 mm apart on the demo). Weight 0 is the loss set without it.
+                     On its own it did not keep samples apart (6 mm on the demo): what does is the decoders
+                     giving the pose relative to the initial state (NetworkConfig.relative_pose, dr2's default).
 """
 
 from __future__ import annotations

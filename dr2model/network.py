@@ -2,7 +2,9 @@
 
 Audio encoder (Table 1) + pose encoder (Table 2) -> a 288×128 feature -> face,
 body and hand Conv1D decoders (Table 3). Only the network lives here; data,
-losses and the training loop are in their own modules.
+losses and the training loop are in their own modules. dr2 trains the same
+layers to give the pose relative to the initial state (`relative_pose`), which
+keeps samples started from different states apart (dr2model/losses.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class NetworkConfig:
     body_dim: int = BODY_DIM
     hand_dim: int = HAND_DIM
     extra_translation: bool = False
+    # The decoders give the pose relative to the initial state (P̂_t = P_1 + decoder_t) instead of the absolute
+    # pose state. The layers are Tables 1–3 either way; False is the paper's (and older checkpoints') output.
+    relative_pose: bool = False
 
     @property
     def body_out(self) -> int:
@@ -194,6 +199,17 @@ class Audio2Gestures(nn.Module):
         pose = torch.cat([body[:, :body_dim], hands, body[:, body_dim:]], dim=1)
         return pose.transpose(1, 2), face.transpose(1, 2)
 
+    def generate(self, audio_feature: torch.Tensor, initial_pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 256, T) encoded audio, (B, D) initial states -> pose (B, T, D), face (B, T, 10).
+
+        With `relative_pose` the decoded pose is an offset from the initial state: a window keeps the posture
+        it starts from unless the audio moves it, so different initial states give different samples.
+        """
+        pose, face = self.decode(self.features(audio_feature, initial_pose))
+        if self.config.relative_pose:
+            pose = pose + initial_pose.unsqueeze(1).to(pose.dtype)
+        return pose, face
+
     def forward(self, audio: torch.Tensor, initial_pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """audio (B, T, 29), initial_pose (B, D) or (B, K, D) -> pose (B, [K,] T, D), face (B, [K,] T, 10).
 
@@ -203,8 +219,8 @@ class Audio2Gestures(nn.Module):
         """
         audio_feature = self.audio_encoder(audio)
         if initial_pose.dim() == 2:
-            return self.decode(self.features(audio_feature, initial_pose))
+            return self.generate(audio_feature, initial_pose)
         b, k, d = initial_pose.shape
         repeated = audio_feature.unsqueeze(1).expand(-1, k, -1, -1).reshape(b * k, *audio_feature.shape[1:])
-        pose, face = self.decode(self.features(repeated, initial_pose.reshape(b * k, d)))
+        pose, face = self.generate(repeated, initial_pose.reshape(b * k, d))
         return pose.reshape(b, k, *pose.shape[1:]), face.reshape(b, k, *face.shape[1:])

@@ -47,7 +47,12 @@ SMOOTHING_RANGE = 10  # k of Eq. 2 (frames)
 # step, raised diversity between samples from 17.6 to 24.6 mm and lowered jerk from 36.8 to 34.2 m/s^3.
 OVERLAP = 32
 STATE_NOISE = 0.0  # σ of Eq. 1 noise on each window's initial state as the network sees it (0: the release)
-PAPER_SYNTH_OPTIONS = {"overlap": 1, "state_noise": 0.0}  # the release's synthesis, where the defaults differ
+# Share of the way each window's initial state is pulled back towards the sample's first state (a training frame).
+# Decoders relative to the initial state (NetworkConfig.relative_pose) keep a sample's posture, and with it the
+# small bias of every window's motion on unheard speech: unpulled, the posture drifts off the speaker's range
+# over a minute. 0: the release (the next window starts exactly where the last one ended).
+ANCHOR = 0.5  # on a minute of speech (speaker_tips_46s): drift off the training states bounded, samples apart
+PAPER_SYNTH_OPTIONS = {"overlap": 1, "state_noise": 0.0, "anchor": 0.0}  # the release's synthesis where ours differs
 ENCODE_BATCH = 32  # windows whose audio goes through the audio encoder together
 FEATURE_CHUNK_FRAMES = 5 * 60 * FPS  # longer speech has its features computed in chunks of this many frames
 # (a multiple of 3 frames, so chunk starts fall on 0.1 s boundaries); one chunk of the built-in extractor
@@ -119,6 +124,7 @@ def generate_states(
     overlap: int = 1,
     state_noise: float = 0.0,
     seeds=None,
+    anchor: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Recurrent generation: audio (T ≥ 128, 29), initial states (N, D) -> pose (N, T, D), face (N, T, 10).
 
@@ -136,14 +142,19 @@ def generate_states(
     ξ ~ N(0, σ) to each window's initial state as the network sees it (not to
     the sequence), drawn per sample from `seeds` (N,) (default 0..N−1), so a
     sample does not depend on how many are drawn with it. All N samples share
-    each window's audio encoding.
+    each window's audio encoding. `anchor` a in [0, 1] starts each window after the first from
+    P̂(s) + a·(P_first − P̂(s)) instead of P̂(s) (Eq. 2 still joins it to P̂(s)): a sample keeps to
+    the neighbourhood of the training posture it started from.
     """
     if not 1 <= overlap < WINDOW:
         raise ValueError(f"overlap must be 1..{WINDOW - 1} frames, got {overlap}")
+    if not 0.0 <= anchor <= 1.0:
+        raise ValueError(f"anchor must be in [0, 1], got {anchor}")
     frames = len(audio)
     starts = window_starts(frames, WINDOW, WINDOW - overlap)
     count = len(initial)
     state = torch.as_tensor(np.asarray(initial, np.float32), device=device)
+    first_state = state.clone()
     pose_out = np.empty((count, frames, state.shape[1]), np.float32)
     face_out = np.empty((count, frames, network.config.face_dim), np.float32)
     ramp = ramp_weights(WINDOW, max(smoothing, 1), device=device)[None, :, None] if smoothing > 0 else None
@@ -163,8 +174,7 @@ def generate_states(
                 if generators is not None:
                     noise = torch.stack([torch.randn(state.shape[1], generator=g) for g in generators])
                     seen = state + state_noise * noise.to(device)
-                features = network.features(encoded[i:i + 1].expand(count, -1, -1), seen)
-                pose, face = network.decode(features)  # (N, 128, D), (N, 128, 10)
+                pose, face = network.generate(encoded[i:i + 1].expand(count, -1, -1), seen)  # (N, 128, D), (N, 128, 10)
                 shared = done - start  # frames of this window already generated (0 for the first window)
                 # Eq. 2 at the join: the window's first shared frame when cross-fading, else its last one.
                 join = 0 if overlap > 1 else shared - 1
@@ -185,6 +195,8 @@ def generate_states(
                 done = start + WINDOW
                 if first + i + 1 < len(starts):  # the next window starts from the pose generated at its start
                     state = torch.from_numpy(pose_out[:, starts[first + i + 1]]).to(device)
+                    if anchor > 0:
+                        state = state + anchor * (first_state - state)
                 bar.update(1)
     bar.close()
     return pose_out, face_out
@@ -298,14 +310,15 @@ def require_body_model(model: LoadedModel, body, model_dir: Path) -> None:
 def synthesize_states(model: LoadedModel, audio, num_samples: int = 1, seed: int = 0, init_frame: int | None = None,
                       device: str = "cpu", deepspeech_graph=None, smoothing: int = SMOOTHING_RANGE,
                       sample_rate: int | None = None, start_state: np.ndarray | None = None,
-                      overlap: int = OVERLAP, state_noise: float = STATE_NOISE, extractor=None) -> Synthesis:
+                      overlap: int = OVERLAP, state_noise: float = STATE_NOISE, anchor: float = ANCHOR,
+                      extractor=None) -> Synthesis:
     """Speech -> N sequences of pose states and faces, T frames each (the audio's length at 30 FPS)."""
     if num_samples < 1:
         raise Dr2Error(f"--num-samples must be at least 1 (got {num_samples})")
     features, frames = speech_features(model, audio, deepspeech_graph, device, sample_rate, extractor)
     states, init_frames, seeds = initial_states(model, num_samples, seed, init_frame, start_state=start_state)
     pose, face = generate_states(model.network, features, states, smoothing, device, overlap=overlap,
-                                 state_noise=state_noise, seeds=seeds)
+                                 state_noise=state_noise, seeds=seeds, anchor=anchor)
     return Synthesis(pose[:, :frames], face[:, :frames], init_frames, seeds)
 
 
@@ -396,6 +409,7 @@ def synthesize(
     smoothing: int = SMOOTHING_RANGE,
     overlap: int = OVERLAP,
     state_noise: float = STATE_NOISE,
+    anchor: float = ANCHOR,
 ) -> list[SampleOutput]:
     """`dr2 synth`: speech -> per sample `<stem>_seed<S>.npz` (+ .json) and a preview `.mp4` with the audio.
 
@@ -417,7 +431,7 @@ def synthesize(
     stem = audio_path.stem
     check_stem_free(out_dir, stem, audio_path)
     result = synthesize_states(model, audio_path, num_samples, seed, init_frame, device, deepspeech_graph, smoothing,
-                               overlap=overlap, state_noise=state_noise)
+                               overlap=overlap, state_noise=state_noise, anchor=anchor)
     frames = result.pose.shape[1]
     outputs, all_params = [], []
     for k in range(num_samples):
@@ -433,6 +447,7 @@ def synthesize(
             "init_noise": bool(init_frame is not None and k > 0), "clip": identity.name,
             "model": str(model_dir), "model_step": model.config.get("step"), "feature_kind": model.feature_kind,
             "window": WINDOW, "stride": WINDOW - overlap, "overlap": overlap, "state_noise": state_noise,
+            "anchor": anchor,
             "smoothing": smoothing, "smplx": SMPLX_OPTIONS,
         })
         outputs.append(SampleOutput(params_path, info_path, None, sample_seed, frame, frames))

@@ -42,8 +42,9 @@ from dr2prep.stage import read_record
 from dr2common.rates import FPS
 
 # TrainSettings fields of the path closest to the paper where dr2's defaults depart from it: the paper's loss
-# formulas are not public, and the unpaired posture loss is dr2's addition (dr2model/losses.py).
-PAPER_TRAIN_OPTIONS: dict = {"loss": LossWeights(unpaired_posture=0.0)}
+# formulas are not public; the unpaired posture loss (dr2model/losses.py) and the decoders giving the pose relative to
+# the initial state (dr2model/network.py) are dr2's additions for one-to-many.
+PAPER_TRAIN_OPTIONS: dict = {"loss": LossWeights(unpaired_posture=0.0), "relative_pose": False}
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class TrainSettings:
     mano_model: str | None = None  # SMPL-X .npz whose MANO hand PCA to pass through; None: learned hand codes
     vposer: str | None = None  # VPoser v1.0 snapshot (.pt or its folder) for the body code; None: learned code
     loss: LossWeights = field(default_factory=LossWeights)
+    relative_pose: bool = True  # decoders give P_t − P_1 (dr2model/network.py; one-to-many); False: the paper's
     checkpoint_every: int = 500
     log_every: int = 10
     amp: bool = True
@@ -377,7 +379,7 @@ def _start_run(data: _TrainingData, out_dir: Path, settings: TrainSettings, devi
     """A fresh network and optimizer seeded from `settings.seed`, loaded from the checkpoint when resuming."""
     pose_dim = data.clips[0].pose.shape[1]
     extra_translation = bool(data.codecs.standing) if data.codecs is not None else pose_dim == 62
-    net_config = NetworkConfig(extra_translation=extra_translation)
+    net_config = NetworkConfig(extra_translation=extra_translation, relative_pose=settings.relative_pose)
     if net_config.pose_dim != pose_dim:
         raise Dr2Error(f"the clips' pose state has {pose_dim} values; the network expects {net_config.pose_dim}")
 
