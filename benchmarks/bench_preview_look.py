@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dr2model.preview import LOOKS, render_preview
 from dr2model.synthesis import load_sample
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2common.progress import set_quiet
 
 

@@ -166,7 +166,7 @@ class Model:
         """The SMPL-X body the training clips were fitted with (loaded once; a different one is refused)."""
         if self._body is None:
             from dr2model.synthesis import require_body_model
-            from dr2prep.bodymodel import load_body_model
+            from dr2prep.bodymodel.loading import load_body_model
 
             body = load_body_model(self.smplx_model)
             require_body_model(self.loaded, body, self.model_dir)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from smplx.lbs import batch_rodrigues
 
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.fitting.camera import project
 from dr2prep.fitting.objective import reprojection_error_px

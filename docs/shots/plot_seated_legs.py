@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from dr2model.render import render_mesh
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2prep.fitting.camera import project
 from dr2prep.fitting.overlay import _posed_frames, draw_mesh
 from dr2prep.fitting.params_file import load_params

@@ -14,7 +14,7 @@ import pytest
 import torch
 from smplx.lbs import batch_rodrigues
 
-from dr2prep.bodymodel import load_body_model
+from dr2prep.bodymodel.loading import load_body_model
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.fitting import objective
 from dr2prep.fitting.camera import FACING_CAMERA, project
