@@ -25,11 +25,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from dr2model.codecs import Codecs
-from dr2model.network import Audio2Gestures, NetworkConfig
+from dr2common.atomic import write_json_atomic
 from dr2common.errors import Dr2Error
 from dr2common.locking import directory_lock
-from dr2common.atomic import write_json_atomic
+from dr2model.codecs import Codecs
+from dr2model.network import Audio2Gestures, NetworkConfig
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"

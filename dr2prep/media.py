@@ -14,13 +14,13 @@ from pathlib import Path
 
 import ffmpeg
 
+from dr2common.atomic import write_json_atomic
 from dr2common.errors import Dr2Error
 from dr2common.ffmpeg_tools import ffmpeg_exe, probe, run_ffmpeg
 from dr2common.locking import LOCK_NAME
 from dr2common.progress import say
-from dr2common.atomic import write_json_atomic
-from dr2prep.stage import StageSpec, read_record, require_record, run_stage, sha256_file
 from dr2common.rates import FPS, SAMPLE_RATE
+from dr2prep.stage import StageSpec, read_record, require_record, run_stage, sha256_file
 
 FRAME_PATTERN = "%06d.jpg"  # 000001.jpg ...: OpenPose-style names, 1-based
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dr2prep.audio.mfcc import dct_matrix, mel_filterbank
 from dr2common.rates import SAMPLE_RATE
+from dr2prep.audio.mfcc import dct_matrix, mel_filterbank
 
 FEATURE_RATE = 50  # rows per second, the same rate as DeepSpeech's network steps
 HOP = SAMPLE_RATE // FEATURE_RATE  # 320 samples; row k is centred on sample k * HOP

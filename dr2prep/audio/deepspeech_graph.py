@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dr2prep.audio.mfcc import INPUT_WIDTH
 from dr2common.errors import Dr2Error
+from dr2prep.audio.mfcc import INPUT_WIDTH
 from dr2prep.stage import sha256_file
 
 GRAPH_ENV = "DR2_DEEPSPEECH_GRAPH"  # where `--deepspeech-graph` is read from when not given

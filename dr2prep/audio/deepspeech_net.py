@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dr2prep.audio.deepspeech_graph import DeepSpeechWeights
 from dr2common.progress import progress_bar
+from dr2prep.audio.deepspeech_graph import DeepSpeechWeights
 
 RELU_CLIP = 20.0  # DeepSpeech's --relu_clip: min(max(x, 0), 20)
 FORGET_BIAS = 1.0  # BasicLSTMCell(n_cell_dim, forget_bias=1.0)

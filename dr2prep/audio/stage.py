@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dr2common.atomic import write_json_atomic
+from dr2common.errors import Dr2Error
+from dr2common.rates import SAMPLE_RATE
 from dr2prep.audio.deepspeech_graph import graph_sha256, require_graph_path
 from dr2prep.audio.extractor import FEATURE_KINDS, check_speech, feature_info, frame_features, make_extractor
 from dr2prep.audio.reading import is_silent, load_audio
-from dr2common.rates import SAMPLE_RATE
-from dr2common.errors import Dr2Error
-from dr2common.atomic import write_json_atomic
 from dr2prep.stage import StageSpec, run_stage, upstream_fingerprint
 
 OUTPUT_DIR = "audio_features"

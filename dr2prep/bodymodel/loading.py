@@ -18,14 +18,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from dr2prep.bodymodel import skeleton
-from dr2prep.bodymodel.cache import cache_dir
-from dr2prep.bodymodel.open_body import mannequin_version, open_body_file, open_body_fingerprint, open_body_path
 from dr2common.atomic import savez_atomic
 from dr2common.errors import Dr2Error
 from dr2common.safe_npz import check_pickle_free, npz_members, read_npz
-from dr2prep.stage import sha256_file
 from dr2common.smplx_params import NUM_BETAS, NUM_EXPRESSION
+from dr2prep.bodymodel import skeleton
+from dr2prep.bodymodel.cache import cache_dir
+from dr2prep.bodymodel.open_body import mannequin_version, open_body_file, open_body_fingerprint, open_body_path
+from dr2prep.stage import sha256_file
 
 MODEL_ENV = "DR2_SMPLX_MODEL"
 OPEN = "open"
