@@ -336,6 +336,7 @@ def test_shots_fitted_by_two_workers_equal_one_pass(body, tmp_path, monkeypatch)
     """Workers fit ranges of whole shots side by side; the chunk and window grid is the clip's, so the
     params are bit-identical to one process's (with cuts off the grid and chunks that span them)."""
     monkeypatch.setattr(stage_module, "CHUNK_FRAMES", 8)
+    monkeypatch.setattr(stage_module, "FIT_FRAMES_PER_WORKER", 1)  # a real clip would need 600 frames for 2
     cuts = [7, 13, 21]
     params = []
     for workers in (1, 2):
