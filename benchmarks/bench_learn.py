@@ -43,9 +43,9 @@ from dr2model.metrics import audio_onsets, beat_consistency, mean_l1
 from dr2model.network import WINDOW
 from dr2model.train import TrainSettings, train_model
 from dr2common.progress import set_quiet
-from dr2common.rates import FPS
+from dr2common.rates import FPS, SAMPLE_RATE
 
-SR = 16000
+SR = SAMPLE_RATE
 POSE_DIM = 59
 FACE_DIM = 10
 POSTURES = 4

@@ -108,7 +108,7 @@ class Model:
         The .npz is what `dr2 export`, `dr2 view` and `dr2model.synthesis.load_sample` read.
         """
         from dr2model import synthesis
-        from dr2prep.stage import write_json_atomic
+        from dr2common.atomic import savez_atomic, write_json_atomic
 
         out_dir = synthesis.check_output_dir(Path(out_dir))
         paths = []
@@ -117,7 +117,7 @@ class Model:
             if sample.speech is not None:
                 synthesis.check_stem_free(out_dir, stem or _stem(sample), sample.speech)
             params_path = out_dir / f"{name}.npz"
-            synthesis._save_npz(params_path, sample.params)
+            savez_atomic(params_path, **sample.params)
             audio = {} if sample.speech is None else {  # a waveform has no file to name
                 "audio": str(sample.speech), "audio_resolved": str(sample.speech.resolve())}
             write_json_atomic(out_dir / f"{name}.json", {

@@ -18,9 +18,10 @@ import numpy as np
 from dr2common.atomic import write_text_atomic
 from dr2common.errors import Dr2Error
 from dr2common.progress import say
+from dr2common.rates import SAMPLE_RATE
 
 VENDOR_FILES = ("three.module.min.js", "OrbitControls.js")
-PAGE_SAMPLE_RATE = 16_000  # the speech is stored as 16-bit mono WAV at this rate
+PAGE_SAMPLE_RATE = SAMPLE_RATE  # the speech is stored as 16-bit mono WAV at the extractors' rate
 
 
 def _b64(array: np.ndarray) -> str:
