@@ -44,7 +44,7 @@ from dr2common.atomic import savez_atomic, write_json_atomic
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
 from dr2common.rates import FPS
 
-SMPLX_STAGE = StageSpec(name="smplx", version="3", outputs=("smplx",), resumable=True)
+SMPLX_STAGE = StageSpec(name="smplx", version="4", outputs=("smplx",), resumable=True)
 REPORT_NAME = "report.json"
 CHUNK_FRAMES = 128  # frames per committed chunk (rounded to whole windows)
 SHOT_GROUPS_PER_WORKER = 3  # ranges of shots per fit worker: smaller ranges even out the workers' loads
