@@ -82,14 +82,15 @@ def smooth_params(frames: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def build_model(root: Path) -> Path:
-    """A model directory that decodes to SMPL-X: codecs fitted on two synthetic clips, one training step."""
+def synthetic_clips(folder: Path, seconds_per_clip: float):
+    """Two synthetic clips (speech-like audio, smooth poses) and their codecs, as `dr2 train` would see them."""
     extractor = make_extractor("builtin")
+    frames = int(seconds_per_clip * FPS)
     params_list, features_list = [], []
     for seed in (1, 2):
-        wav = speech(root / f"clip{seed}.wav", 10.0, seed)
-        params_list.append(smooth_params(300, seed))
-        features_list.append(frame_features(extractor, load_audio(wav), 300, FPS))
+        wav = speech(folder / f"clip{seed}.wav", seconds_per_clip, seed)
+        params_list.append(smooth_params(frames, seed))
+        features_list.append(frame_features(extractor, load_audio(wav), frames, FPS))
     codecs = fit_codecs(params_list, features_list)
     clips = []
     for seed, params, features in zip((1, 2), params_list, features_list):
@@ -97,6 +98,12 @@ def build_model(root: Path) -> Path:
         arrays.feature_kind = "builtin"
         clips.append(arrays)
     codecs.clips = [c.identity for c in clips]
+    return clips, codecs
+
+
+def build_model(root: Path) -> Path:
+    """A model directory that decodes to SMPL-X: codecs fitted on two synthetic clips, one training step."""
+    clips, codecs = synthetic_clips(root, 10.0)
     train_model(clips, root / "model", TrainSettings(batch_size=2, max_steps=1, checkpoint_every=1000), codecs=codecs)
     return root / "model"
 

@@ -106,50 +106,11 @@ def bench_fit(device: str, frames: int) -> Row:
                peak_gpu(device))
 
 
-def speech_wav(path: Path, seconds: float, seed: int) -> Path:
-    from dr2model.demo_input import speech_like_audio, syllable_onsets, write_wav
-
-    rng = np.random.default_rng(seed)
-    write_wav(path, speech_like_audio(syllable_onsets(rng, seconds), seconds, rng))
-    return path
-
-
-def smooth_params(frames: int, seed: int) -> dict[str, np.ndarray]:
-    """Smooth SMPL-X parameters of a seated speaker facing the camera (random low-rank gestures)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(frames)[:, None] / FPS
-
-    def wave(dim: int, scale: float) -> np.ndarray:
-        return scale * np.sin(2 * np.pi * rng.uniform(0.2, 1.5, dim) * t + rng.uniform(0, 6.3, dim))
-
-    return {"betas": np.zeros(10, np.float32), "global_orient": np.tile([np.pi, 0.0, 0.0], (frames, 1)),
-            "transl": np.array([0.0, 0.3, 3.0]) + wave(3, 0.01), "body_pose": wave(63, 0.15),
-            "jaw_pose": np.abs(wave(3, 0.05)), "left_hand_pose": wave(45, 0.1), "right_hand_pose": wave(45, 0.1),
-            "expression": wave(10, 0.5)}
-
-
 def training_clips(folder: Path):
     """Two minutes of synthetic clips (two of one minute), with their codecs, as `dr2 train` would see them."""
-    from dr2model.codecs import fit_codecs
-    from dr2model.dataset import clip_arrays_from_params
-    from dr2prep.audio.extractor import frame_features, make_extractor
-    from dr2prep.audio.reading import load_audio
+    from bench_synth import synthetic_clips
 
-    extractor = make_extractor("builtin")
-    frames = int(TRAIN_SECONDS * FPS / 2)
-    params, features = [], []
-    for seed in (1, 2):
-        wav = speech_wav(folder / f"clip{seed}.wav", TRAIN_SECONDS / 2, seed)
-        params.append(smooth_params(frames, seed))
-        features.append(frame_features(extractor, load_audio(wav), frames, FPS))
-    codecs = fit_codecs(params, features)
-    clips = []
-    for seed, p, f in zip((1, 2), params, features):
-        arrays = clip_arrays_from_params(p, f, codecs, f"clip{seed}")
-        arrays.feature_kind = "builtin"
-        clips.append(arrays)
-    codecs.clips = [c.identity for c in clips]
-    return clips, codecs
+    return synthetic_clips(folder, TRAIN_SECONDS / 2)
 
 
 def bench_training(device: str, steps: int, folder: Path) -> tuple[Row, Path]:
@@ -175,9 +136,10 @@ def bench_training(device: str, steps: int, folder: Path) -> tuple[Row, Path]:
 
 def bench_synthesis(device: str, model_dir: Path, seconds: float, folder: Path) -> Row:
     """synthesize() end to end (speech features, recurrent network, SMPL-X parameters), no preview video."""
+    from bench_synth import speech
     from dr2model.synthesis import synthesize
 
-    wav = speech_wav(folder / "speech.wav", seconds, seed=7)
+    wav = speech(folder / "speech.wav", seconds, seed=7)
     synthesize(model_dir, wav, folder / "warm-up", device=device, preview=False)  # CUDA context, kernels
     reset_gpu(device)
     best = float("inf")
