@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
 from dr2prep.fitting import metrics
 from dr2prep.fitting.fit import (
@@ -20,7 +19,6 @@ from dr2prep.fitting.fit import (
     fit_sequence,
 )
 from dr2prep.fitting.objective import Objective, from_translation, reprojection_error_px
-from dr2prep.fitting.stage import cpu_threads
 from dr2prep.fitting.solver import (
     BlockTridiagonalSystem,
     ColouredJacobian,
@@ -32,21 +30,10 @@ from dr2prep.fitting.solver import (
 )
 from dr2prep.fitting.synthetic import make_clip
 from dr2prep.bodymodel.fast_forward import FastForward
-from tests.prep.bodymodel_models import shared_cache
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread (tests/prep/conftest.py)
 
 QUICK = FitSettings(first_frame_iterations=15)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """As the stage does (stage.cpu_threads): torch's threads spin on a shared machine."""
-    with cpu_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def body(tmp_path_factory):
-    return load_body_model("open", cache=shared_cache(tmp_path_factory))
 
 
 @pytest.fixture(scope="module")

@@ -26,20 +26,10 @@ from dr2prep.keypoints.stage import KEYPOINTS
 from dr2prep.stage import read_record, run_stage
 from tests.prep.bodymodel_models import shared_cache
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread (tests/prep/conftest.py)
+
 FRAMES = 24
 SETTINGS = FitSettings(first_frame_iterations=10, window=4, iterations=4)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tests call the fit outside the stage too (synthetic clips); keep torch on one thread."""
-    with stage_module.cpu_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def body(tmp_path_factory):
-    return load_body_model("open", cache=shared_cache(tmp_path_factory))
 
 
 def make_clip_dir(folder, body, frames=FRAMES, size=(1280, 720), seed=4, with_frames=False):

@@ -14,14 +14,13 @@ import pytest
 import torch
 from smplx.lbs import batch_rodrigues
 
-from dr2prep.bodymodel.loading import load_body_model
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.fitting import objective
 from dr2prep.fitting.camera import FACING_CAMERA, project
 from dr2prep.fitting.fit import FitSettings, fit_reference_frames
-from dr2prep.fitting.stage import cpu_threads
 from dr2prep.fitting.synthetic import gesture_poses
-from tests.prep.bodymodel_models import shared_cache
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread (tests/prep/conftest.py)
 
 IMAGE_SIZE = (720, 1280)  # a phone held upright
 FOCAL_LENGTH = 1400.0
@@ -29,17 +28,6 @@ ABDUCTED = 30.0  # degrees: a leg out to the side beyond this is what the old pr
 LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE = 0, 1, 3, 4  # body_pose rows
 FEET_AND_ANKLES = (11, 14, 19, 20, 21, 22, 23, 24)  # BODY_25: out of the picture
 UPPER_BODY = (0, 2, 3, 4, 5, 6, 7, 15, 16, 17, 18)  # BODY_25 nose, shoulders, elbows, wrists, eyes, ears
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with cpu_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def body(tmp_path_factory):
-    return load_body_model("open", cache=shared_cache(tmp_path_factory))
 
 
 def seated_keypoints(body, frames: int = 2, seed: int = 4):
