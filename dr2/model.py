@@ -90,8 +90,7 @@ class Model:
             self.loaded, speech if speech_path is None else speech_path, num_samples, seed, init_frame, self.device,
             self.deepspeech_graph, synthesis.SMOOTHING_RANGE, sample_rate=sample_rate, overlap=overlap,
             state_noise=state_noise, anchor=anchor, extractor=self.feature_extractor())
-        options = {"window": synthesis.WINDOW, "stride": synthesis.WINDOW - overlap, "overlap": overlap,
-                   "state_noise": state_noise, "anchor": anchor, "smoothing": synthesis.SMOOTHING_RANGE}
+        options = synthesis.synthesis_options(overlap, state_noise, anchor)
         samples = []
         for k in range(num_samples):
             frame = int(result.init_frames[k])
@@ -118,14 +117,9 @@ class Model:
                 synthesis.check_stem_free(out_dir, stem or _stem(sample), sample.speech)
             params_path = out_dir / f"{name}.npz"
             savez_atomic(params_path, **sample.params)
-            audio = {} if sample.speech is None else {  # a waveform has no file to name
-                "audio": str(sample.speech), "audio_resolved": str(sample.speech.resolve())}
-            write_json_atomic(out_dir / f"{name}.json", {
-                "frames": sample.frames, "fps": sample.fps, **audio, "seed": sample.seed,
-                "init_frame": sample.init_frame, "init_noise": sample.init_noise,
-                "clip": sample.clip, "model": str(self.model_dir), "model_step": self.step,
-                "feature_kind": self.feature_kind, **sample.options, "smplx": synthesis.SMPLX_OPTIONS,
-            })
+            write_json_atomic(out_dir / f"{name}.json", synthesis.sample_info(
+                self.loaded, self.model_dir, sample.frames, sample.speech, sample.seed, sample.init_frame,
+                sample.init_noise, sample.clip, sample.options))
             paths.append(params_path)
         return paths
 

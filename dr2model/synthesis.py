@@ -393,6 +393,22 @@ def check_stem_free(out_dir: Path, stem: str, audio_path: Path) -> None:
                            f"give {Path(audio_path).name} another --out (or rename it) so neither is overwritten")
 
 
+def synthesis_options(overlap: int, state_noise: float, anchor: float, smoothing: int = SMOOTHING_RANGE) -> dict:
+    """How the windows were joined, as each sample's .json records it."""
+    return {"window": WINDOW, "stride": WINDOW - overlap, "overlap": overlap, "state_noise": state_noise,
+            "anchor": anchor, "smoothing": smoothing}
+
+
+def sample_info(model: LoadedModel, model_dir: Path, frames: int, audio_path: Path | None, seed: int, init_frame: int,
+                init_noise: bool, clip: str, options: dict) -> dict:
+    """A sample's .json beside its .npz: how it was made (speech, model, seed, initial state, options)."""
+    audio = {} if audio_path is None else {  # a waveform has no file to name
+        "audio": str(audio_path), "audio_resolved": str(audio_path.resolve())}
+    return {"frames": frames, "fps": FPS, **audio, "seed": seed, "init_frame": init_frame, "init_noise": init_noise,
+            "clip": clip, "model": str(model_dir), "model_step": model.config.get("step"),
+            "feature_kind": model.feature_kind, **options, "smplx": SMPLX_OPTIONS}
+
+
 def synthesize(
     model_dir: Path,
     audio_path: Path,
@@ -441,15 +457,9 @@ def synthesize(
         name = f"{stem}_seed{sample_seed}"
         params_path, info_path = out_dir / f"{name}.npz", out_dir / f"{name}.json"
         savez_atomic(params_path, **params)
-        write_json_atomic(info_path, {
-            "frames": frames, "fps": FPS, "audio": str(audio_path), "audio_resolved": str(audio_path.resolve()),
-            "seed": sample_seed, "init_frame": frame,
-            "init_noise": bool(init_frame is not None and k > 0), "clip": identity.name,
-            "model": str(model_dir), "model_step": model.config.get("step"), "feature_kind": model.feature_kind,
-            "window": WINDOW, "stride": WINDOW - overlap, "overlap": overlap, "state_noise": state_noise,
-            "anchor": anchor,
-            "smoothing": smoothing, "smplx": SMPLX_OPTIONS,
-        })
+        write_json_atomic(info_path, sample_info(model, model_dir, frames, audio_path, sample_seed, frame,
+                                                 bool(init_frame is not None and k > 0), identity.name,
+                                                 synthesis_options(overlap, state_noise, anchor, smoothing)))
         outputs.append(SampleOutput(params_path, info_path, None, sample_seed, frame, frames))
         if preview:
             all_params.append(params)
