@@ -77,8 +77,8 @@ def fit_settings(mode: str, focal_length: float, motion_weight: float, window: i
 @click.option("--openpose-models", type=click.Path(path_type=Path),
               help="With --keypoints openpose: OpenPose's models/ folder.")
 @click.option("--workers", default="auto", show_default=True,
-              help="Processes for keypoint detection per video: a number, or auto (the cores, shared among --jobs); "
-                   "same result for any number.")
+              help="Processes per video for keypoint detection and the fit's shots: a number, or auto (the cores, "
+                   "shared among --jobs); same result for any number.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Videos prepared at once when given several videos or a folder.")
 @click.option("--shard", help="K/N: prepare only the K-th of N slices of the sorted videos (for cluster array jobs).")
@@ -124,15 +124,18 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
 @fit_options
 @click.option("--overlay", is_flag=True, help="Also write smplx/overlay.mp4 (the fitted body over the frames).")
 @click.option("--force", is_flag=True, help="Refit even when up to date.")
+@click.option("--workers", default="auto", show_default=True,
+              help="Processes fitting the clip's shots side by side: a number, or auto (the cores); same result "
+                   "for any number.")
 @click.pass_obj
 def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_length: float, motion_weight: float,
-              window: int, vposer: Path | None, overlay: bool, force: bool) -> None:
+              window: int, vposer: Path | None, overlay: bool, force: bool, workers: str) -> None:
     """Re-run only the SMPL-X fit of CLIP (a clip directory, or a clip name in the workspace)."""
     import dr2
 
     fit = fit_settings(mode, focal_length, motion_weight, window, vposer)
     click.echo(str(dr2.fit_smplx(clip, obj["workspace"], fit, smplx_model, force=force, overlay=overlay,
-                                 device=obj["device"])))
+                                 device=obj["device"], workers=workers)))
 
 
 @dr2.command()

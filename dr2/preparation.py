@@ -97,12 +97,15 @@ def summary_table(results, until: str | None = None, only: str | None = None) ->
 
 
 def fit_smplx(clip: str | Path, workspace: str | Path = DEFAULT_WORKSPACE, fit=None, smplx_model: str | None = None,
-              force: bool = False, overlay: bool = False, device: str = "auto") -> Path:
-    """`dr2 fit-smplx CLIP`: re-run only the SMPL-X fit of a clip (its directory or its name in `workspace`)."""
+              force: bool = False, overlay: bool = False, device: str = "auto", workers: int | str = "auto") -> Path:
+    """`dr2 fit-smplx CLIP`: re-run only the SMPL-X fit of a clip (its directory or its name in `workspace`).
+
+    `workers`: processes fitting its shots side by side (a number or "auto", the cores; same result)."""
     from dr2.defaults import resolve_device
-    from dr2prep.pipeline import fit_clip
+    from dr2prep.pipeline import fit_clip, resolve_workers
     from dr2prep.workspace import clip_dir_of
 
+    workers = resolve_workers(workers)
     clip_dir = clip_dir_of(str(clip), Path(workspace))
     return fit_clip(clip_dir, fit if fit is not None else fit_settings(), smplx_model, device=resolve_device(device),
-                    force=force, overlay=overlay)
+                    force=force, overlay=overlay, workers=workers)

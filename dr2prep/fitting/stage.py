@@ -11,9 +11,11 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -47,7 +49,7 @@ from dr2common.rates import FPS
 SMPLX_STAGE = StageSpec(name="smplx", version="4", outputs=("smplx",), resumable=True)
 REPORT_NAME = "report.json"
 CHUNK_FRAMES = 128  # frames per committed chunk (rounded to whole windows)
-SHOT_GROUPS_PER_WORKER = 3  # ranges of shots per fit worker: smaller ranges even out the workers' loads
+SHOT_GROUPS_PER_WORKER = 8  # ranges of shots per fit worker: smaller ranges even out the workers' loads
 # A fit worker's start-up (a spawned process importing torch, building its objective) costs about what
 # ~200 frames of fitting do: fewer frames than this per worker would be slower, not faster (5 s clip: measured).
 FIT_FRAMES_PER_WORKER = 300
@@ -170,11 +172,10 @@ def _finished_chunks(chunk_dir: Path) -> list[dict]:
 
 @dataclass(frozen=True)
 class _FitJob:
-    """What every process fitting part of a clip needs (sent once to each worker)."""
+    """What every process fitting part of a clip needs (sent once to each helper, as it starts)."""
 
     body: BodyModel
     keypoints: np.ndarray
-    reference: ReferenceFit
     settings: FitSettings
     image_size: tuple
     device: str
@@ -183,30 +184,96 @@ class _FitJob:
     chunk_frames: int
 
 
-_WORKER: dict = {}  # in a fit worker process: its job, and the objective built from it once
+_WORKER: dict = {}  # in a fit helper process: its job, and the objective built from it once
+
+
+def warm_up_torch() -> None:
+    """Import what torch loads on the fit's first call: torch._dynamo, which many ops pull in lazily.
+
+    That import takes 1.5-3 s of one core. Done beside the media stage (ffmpeg leaves a core
+    partly free) and in each fit helper as it starts, it is off the fit's critical path: the
+    reference fit, which runs on one core, starts warm.
+    """
+    import torch._dynamo  # noqa: F401
 
 
 def _start_fit_worker(job: _FitJob) -> None:
     torch.set_num_threads(1)  # as the stage does in its own process
     _WORKER["job"] = job
+    warm_up_torch()
 
 
-def _fit_in_worker(start: int, end: int, previous) -> list[dict]:
-    """In a fit worker: frames [start, end) as chunk records."""
+def _worker_ready() -> None:
+    """A no-op task: submitting it makes the pool start a helper now (spawned helpers start on demand)."""
+
+
+def _fit_in_worker(reference: ReferenceFit, start: int, end: int, previous) -> list[dict]:
+    """In a fit helper: frames [start, end) as chunk records."""
     job = _WORKER["job"]
     if "objective" not in _WORKER:
-        _WORKER["objective"] = clip_objective(job.body, job.reference, job.settings, job.image_size, job.device,
+        _WORKER["objective"] = clip_objective(job.body, reference, job.settings, job.image_size, job.device,
                                               job.vposer)
-    return list(_fit_chunks(job, _WORKER["objective"], start, end, previous))
+    return list(_fit_chunks(job, _WORKER["objective"], reference, start, end, previous))
 
 
-def _fit_chunks(job: _FitJob, objective, start: int, end: int, previous) -> Iterator[dict]:
+def _fit_chunks(job: _FitJob, objective, reference: ReferenceFit, start: int, end: int, previous) -> Iterator[dict]:
     """Frames [start, end) (start at a chunk's end or a cut) as chunk records, yielded as they finish."""
     started = time.time()
-    for chunk in fit_sequence(objective, job.keypoints, job.reference, job.settings, job.device, start, previous,
+    for chunk in fit_sequence(objective, job.keypoints, reference, job.settings, job.device, start, previous,
                               job.chunk_frames, cuts=job.cuts, end=end):
         yield {"start": chunk.start, "x": chunk.x, "loss": chunk.loss, "seconds": time.time() - started}
         started = time.time()
+
+
+def _start_helpers(job: _FitJob, count: int) -> ProcessPoolExecutor:
+    """`count` spawned fit helpers, started now: their start-up (importing torch, receiving the
+    job) runs beside the reference fit, which uses one core."""
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"), initializer=_start_fit_worker,
+                               initargs=(job,))
+    for _ in range(count):
+        pool.submit(_worker_ready)
+    return pool
+
+
+def _fit_groups(job: _FitJob, objective, reference: ReferenceFit, groups, pool: ProcessPoolExecutor, helpers: int,
+                first_start: int, previous, commit) -> None:
+    """Fit ranges of whole shots side by side: this process takes the next range while each
+    of `helpers` threads hands ranges to the pool, until none are left. Which process fits a
+    range does not change it (each range is its own sequence, on one thread). The longest
+    ranges go first, so the workers finish close together."""
+    queue = deque(sorted(groups, key=lambda group: group[0] - group[1]))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def next_range():
+        with lock:
+            return None if failed.is_set() or not queue else queue.popleft()
+
+    def chunks_of(a: int, b: int, here: bool):
+        before = previous if a == first_start else None
+        if here:
+            return _fit_chunks(job, objective, reference, a, b, before)
+        return pool.submit(_fit_in_worker, reference, a, b, before).result()
+
+    def run(here: bool) -> None:
+        try:
+            while (group := next_range()) is not None:
+                for chunk in chunks_of(*group, here):  # committed as each range ends; a resume uses those joined from 0
+                    with lock:
+                        commit(chunk)
+        except BaseException:
+            failed.set()  # the others stop after their current range
+            raise
+
+    with ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="fit-helper") as threads:
+        handed = [threads.submit(run, False) for _ in range(helpers)]
+        try:
+            run(True)
+            for future in handed:
+                future.result()
+        except BaseException:  # a failed range, or Ctrl-C: the threads end their current ranges and stop
+            failed.set()
+            raise
 
 
 def shot_groups(start: int, end: int, cuts, parts: int) -> list[tuple[int, int]]:
@@ -228,42 +295,42 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
               cuts=(), workers: int = 1) -> dict:
     frames = len(keypoints)
     cuts = [int(c) for c in cuts if 0 < int(c) < frames]
-    reference, reference_seconds = _reference(partial, body, keypoints, image_size, settings, device, vposer)
+    step = settings.window if settings.mode == "window" else 1
+    chunk_frames = max(1, round(CHUNK_FRAMES / step)) * step
+    job = _FitJob(body, keypoints, settings, tuple(image_size), device, vposer, tuple(cuts), chunk_frames)
     chunk_dir = partial / "chunks"
     chunk_dir.mkdir(exist_ok=True)
     chunks = _finished_chunks(chunk_dir)
     start = sum(len(c["x"]) for c in chunks)
-    if start:
-        say(f"smplx: resuming at frame {start} of {frames}")
-    step = settings.window if settings.mode == "window" else 1
-    chunk_frames = max(1, round(CHUNK_FRAMES / step)) * step
-    previous = chunks[-1]["x"][-1] if chunks else None
-    bar = progress_bar(total=frames, initial=start, desc="smplx", unit="frame")
     workers = min(workers, (frames - start) // FIT_FRAMES_PER_WORKER)
     groups = shot_groups(start, frames, cuts, SHOT_GROUPS_PER_WORKER * workers) if workers > 1 else []
-    job = _FitJob(body, keypoints, reference, settings, tuple(image_size), device, vposer, tuple(cuts), chunk_frames)
-    seconds_before = sum(float(c["seconds"]) for c in chunks)  # of the chunks an earlier run finished
-    started = time.time()
-
-    def commit(chunk: dict) -> None:
-        savez_atomic(chunk_dir / f"chunk-{chunk['start']:08d}.npz", **chunk)
-        bar.update(len(chunk["x"]))
-
-    objective = clip_objective(body, reference, settings, image_size, device, vposer)
-    if len(groups) > 1:
+    # Helpers only where there are ranges of shots to share; this process is one of the workers.
+    pool = _start_helpers(job, workers - 1) if len(groups) > 1 else None
+    try:
+        reference, reference_seconds = _reference(partial, body, keypoints, image_size, settings, device, vposer)
+        if start:
+            say(f"smplx: resuming at frame {start} of {frames}")
+        previous = chunks[-1]["x"][-1] if chunks else None
+        bar = progress_bar(total=frames, initial=start, desc="smplx", unit="frame")
+        seconds_before = sum(float(c["seconds"]) for c in chunks)  # of the chunks an earlier run finished
+        started = time.time()
         new_chunks = []
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_fit_worker,
-                                 initargs=(job,)) as pool:
-            futures = [pool.submit(_fit_in_worker, a, b, previous if a == start else None) for a, b in groups]
-            for future in as_completed(futures):
-                for chunk in future.result():  # committed as each range ends; a resume uses those joined from 0
-                    commit(chunk)
-                    new_chunks.append(chunk)
-        chunks += sorted(new_chunks, key=lambda c: c["start"])
-    else:
-        for chunk in _fit_chunks(job, objective, start, frames, previous):
-            commit(chunk)
-            chunks.append(chunk)
+
+        def commit(chunk: dict) -> None:
+            savez_atomic(chunk_dir / f"chunk-{chunk['start']:08d}.npz", **chunk)
+            bar.update(len(chunk["x"]))
+            new_chunks.append(chunk)
+
+        objective = clip_objective(body, reference, settings, image_size, device, vposer)
+        if pool is not None:
+            _fit_groups(job, objective, reference, groups, pool, workers - 1, start, previous, commit)
+        else:
+            for chunk in _fit_chunks(job, objective, reference, start, frames, previous):
+                commit(chunk)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    chunks += sorted(new_chunks, key=lambda c: c["start"])
     bar.close()
     fit_seconds = seconds_before + (time.time() - started)
 

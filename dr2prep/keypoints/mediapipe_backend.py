@@ -20,9 +20,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import warnings
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -44,6 +46,10 @@ FACE_MODEL = 1  # full-range face detector (faces up to ~5 m); the short-range o
 FACE_PASS_MAX_WIDTH = 640  # the face pass decodes frames reduced to at most this width (JPEG DCT scaling is cheap)
 MASK_VALUE = 128  # grey that replaces the columns of other people
 POSE_LEFT_WRIST, POSE_RIGHT_WRIST, POSE_NOSE = 15, 16, 0
+# A worker process is replaced after this many tasks (face chunks or segments): each MediaPipe graph
+# leaves a few MB behind in its process, so a long clip's workers would otherwise grow with its length.
+# 16 tasks are ~12 segments (about 50 s of video); a replacement costs ~1.5 s of start-up.
+TASKS_PER_WORKER = 16
 
 
 @dataclass(frozen=True)
@@ -207,22 +213,71 @@ def detect_segment(task: _SegmentTask) -> np.ndarray:
     return out
 
 
-def _run_tasks(pool: Executor | None, function, tasks: list, sizes: list[int], desc: str) -> list:
-    """Run `function` over `tasks` in order (in the pool when there is one), with one progress bar."""
+class _WorkerProcesses:
+    """`count` spawned worker processes, each replaced after TASKS_PER_WORKER tasks.
+
+    One single-process executor per slot, replaced here rather than by
+    ProcessPoolExecutor(max_tasks_per_child=...), which in Python 3.11-3.13
+    can stop replacing exited workers and hang (CPython gh-115634).
+    """
+
+    def __init__(self, count: int):
+        self.count = count
+        self._executors: list[ProcessPoolExecutor | None] = [None] * count
+        self._used = [0] * count
+
+    def run(self, slot: int, function, task):
+        """`function(task)` in the slot's process (only one thread uses a slot)."""
+        if self._executors[slot] is None or self._used[slot] >= TASKS_PER_WORKER:
+            if self._executors[slot] is not None:
+                self._executors[slot].shutdown()
+            self._executors[slot] = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            self._used[slot] = 0
+        self._used[slot] += 1
+        return self._executors[slot].submit(function, task).result()
+
+    def close(self) -> None:
+        for executor in self._executors:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+
+
+def _run_tasks(processes: _WorkerProcesses | None, function, tasks: list, sizes: list[int], desc: str) -> list:
+    """Run `function` over `tasks` (in the worker processes when there are some), with one progress bar;
+    the results in the tasks' order."""
     results = [None] * len(tasks)
     with progress_bar(total=sum(sizes), desc=desc, unit="frame") as bar:
-        if pool is None:
+        if processes is None:
             for i, task in enumerate(tasks):
                 results[i] = function(task)
                 bar.update(sizes[i])
-        else:
-            futures = {pool.submit(function, task): i for i, task in enumerate(tasks)}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    results[futures[future]] = future.result()
-                    bar.update(sizes[futures[future]])
+            return results
+        queue = deque(range(len(tasks)))
+        lock = threading.Lock()
+        failed = threading.Event()
+
+        def next_task() -> int | None:
+            with lock:
+                return None if failed.is_set() or not queue else queue.popleft()
+
+        def serve(slot: int) -> None:
+            try:
+                while (i := next_task()) is not None:
+                    results[i] = processes.run(slot, function, tasks[i])
+                    with lock:
+                        bar.update(sizes[i])
+            except BaseException:
+                failed.set()  # the other slots stop after their current task
+                raise
+
+        with ThreadPoolExecutor(max_workers=processes.count, thread_name_prefix="keypoint-worker") as threads:
+            served = [threads.submit(serve, slot) for slot in range(processes.count)]
+            try:
+                for future in served:
+                    future.result()
+            except BaseException:  # a failed task, or Ctrl-C while waiting: no slot starts another task
+                failed.set()
+                raise
     return results
 
 
@@ -240,7 +295,7 @@ def detect_mediapipe(
     paths = [str(p) for p in frames]
     if not paths:
         return np.zeros((0, N_POINTS, 3)), {"frames_with_others_masked": 0, "segments": 0}
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) if workers > 1 else None
+    pool = _WorkerProcesses(workers) if workers > 1 else None
     try:
         # Pass 1: faces on every face_stride-th frame, to find the speaker among several people
         # (the last frame too, so the tracks of people in view span the whole clip)
@@ -267,7 +322,7 @@ def detect_mediapipe(
         parts = _run_tasks(pool, detect_segment, tasks, [len(b) for b in bounds], "keypoints")
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.close()
     keypoints = np.concatenate(parts) if parts else np.zeros((0, N_POINTS, 3))
     summary = {
         "frames_with_others_masked": sum(1 for s in strips if s is not None),

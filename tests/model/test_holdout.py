@@ -54,6 +54,25 @@ def test_diversity_wrist_speed_and_jerk():
     assert holdout.mean_jerk(swinging(300, freq=2.0)) > 4 * holdout.mean_jerk(swinging(300))
 
 
+def test_gesture_band_keeps_gestures_and_removes_jitter():
+    gesture = swinging(300, freq=1.0)
+    jitter = np.random.default_rng(3).normal(0, 8.0, gesture.shape)  # keypoint noise: flat spectrum
+    noisy = gesture + jitter
+    assert holdout.high_band_share(gesture) < 0.01
+    assert holdout.high_band_share(noisy) > 0.3  # differencing makes white position noise mostly high-band velocity
+    filtered = holdout.gesture_band(noisy)
+    velocity_error = np.abs(np.diff(filtered - gesture, axis=0)).mean()
+    assert velocity_error < 0.5 * np.abs(np.diff(jitter, axis=0)).mean()  # measured 0.42
+    assert np.abs(holdout.gesture_band(gesture) - gesture)[20:-20].max() < 1.0  # no lag, no loss in the band
+    # the band FD tells the same gesture with and without jitter apart far less than the raw velocity FD does
+    raw = holdout.frechet_distance(holdout.velocity_rows(noisy), holdout.velocity_rows(gesture))
+    band = holdout.frechet_distance(holdout.velocity_rows(filtered), holdout.velocity_rows(gesture))
+    assert band < 0.25 * raw
+    # filtering stops at a cut: the teleport does not ring into the frames around it
+    jumped = teleported(gesture, 150)
+    np.testing.assert_allclose(holdout.gesture_band(jumped, cuts=[150])[160:290], jumped[160:290], atol=1.0)
+
+
 def teleported(x: np.ndarray, cut: int, jump: float = 400.0) -> np.ndarray:
     """x with every frame from `cut` on moved by `jump` mm: a jump cut's teleport."""
     out = x.copy()
@@ -115,7 +134,7 @@ def test_real_stretches_and_retrieved_windows_lie_inside_shots():
     assert holdout.assembled_cuts(np.array([0, 127]), [150, 0], 200, 128, [200]) == [50]
 
 
-def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
+def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread, monkeypatch):
     from dr2model.train import TrainSettings, train_model
     from dr2prep.bodymodel.loading import load_body_model
     from tests.model.tiny_model import speech_clip
@@ -130,6 +149,14 @@ def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
         params = dict(np.load(path))
         np.savez(path, **params, shot_starts=np.asarray(cuts, np.int32))
     timings = {}
+    truth_cuts_seen = []  # every candidate must be measured against the fit with its cuts left out
+    measure = holdout.candidate_metrics
+
+    def recording(samples, truth, onsets, fps=holdout.FPS, truth_cuts=(), sample_cuts=None):
+        truth_cuts_seen.append(list(truth_cuts))
+        return measure(samples, truth, onsets, fps, truth_cuts, sample_cuts)
+
+    monkeypatch.setattr(holdout, "candidate_metrics", recording)
     report = holdout.evaluate_holdout(model_dir, train_clip, heldout_clip, load_body_model("open"), samples=3,
                                       long_seconds=10.0, work_dir=tmp_path / "speech", timings=timings)
     rows = {row["candidate"]: row for row in report["rows"]}
@@ -146,6 +173,7 @@ def test_the_benchmark_code_path_on_generated_clips(tmp_path, quiet_one_thread):
     assert set(report["targets"]) >= {"diversity>=30%real", "seam<=1.5", "shift_share<=0.10"}
     assert set(timings) == {"reference_joints_s", "synth_heldout_s", "synth_long_s", "baselines_s"}
     assert holdout.format_table(report)[0].startswith("candidate")
+    assert truth_cuts_seen == [[90]] * 5  # model, real stretch, still, nearest audio, the fit
     shots = report["shots"]
     assert shots["heldout_cuts"] == [90] and shots["train_cuts"] == [100, 200]
     assert shots["heldout_steady_frames"] == 180 - 4

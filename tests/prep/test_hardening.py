@@ -165,6 +165,8 @@ def test_nothing_outside_the_workspace_is_touched(tmp_path, make_video):
                               "not allowed")
     assert_one_line_error(run_dr2("fit-smplx", "..", workspace=workspace), "not allowed")
     assert_one_line_error(run_dr2("fit-smplx", f"{workspace}/..", workspace=workspace), "not allowed")
+    for workers in ("0", "two"):  # checked before the clip is looked up
+        assert_one_line_error(run_dr2("fit-smplx", "..", "--workers", workers, workspace=workspace), "--workers")
     assert_one_line_error(run_dr2("train", "--clips", f"{workspace}/..", "--out", tmp_path / "m",
                                   workspace=workspace), "not allowed")
     assert_one_line_error(run_dr2("eval", "--clips", "..", workspace=workspace), "not allowed")

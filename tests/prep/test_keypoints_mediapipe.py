@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dr2common.ffmpeg_tools import probe
+from dr2prep.keypoints import mediapipe_backend
 from dr2prep.keypoints.mediapipe_backend import MediaPipeOptions
 from dr2prep.keypoints.openpose_format import BODY, FACE, HAND_LEFT, HAND_RIGHT, load_keypoints, read_frame_json
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
@@ -78,10 +79,14 @@ def test_excerpt_json_and_npz_hold_the_same_speaker(tedx_excerpt):
 
 
 @pytest.mark.slow
-def test_workers_give_the_same_keypoints_as_one(tedx_excerpt, tmp_path):
+def test_workers_give_the_same_keypoints_as_one(tedx_excerpt, tmp_path, monkeypatch):
     settings = KeypointSettings(mediapipe=MediaPipeOptions(segment_frames=6))
     run_keypoints_stage(tedx_excerpt, settings, workers=1)
     one = load_keypoints(tedx_excerpt).keypoints
+    run_keypoints_stage(tedx_excerpt, settings, workers=2, force=True)
+    np.testing.assert_array_equal(load_keypoints(tedx_excerpt).keypoints, one)
+    # workers replaced after every task (as a long clip's are, to keep memory flat): still the same
+    monkeypatch.setattr(mediapipe_backend, "TASKS_PER_WORKER", 1)
     run_keypoints_stage(tedx_excerpt, settings, workers=2, force=True)
     np.testing.assert_array_equal(load_keypoints(tedx_excerpt).keypoints, one)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from dr2common.errors import Dr2Error
 from dr2common.ffmpeg_tools import ffmpeg_exe, probe
+from dr2prep.keypoints import mediapipe_backend
 from dr2prep.keypoints.openpose_format import HAND_RIGHT, N_POINTS, write_frame_json
 from dr2prep.keypoints.overlay import RIGHT_COLOUR, draw_keypoints
 from dr2prep.keypoints.stage import KeypointSettings, backend_versions, run_keypoints_stage
@@ -103,3 +105,36 @@ def test_drawing_colours_the_right_hand_in_the_right_side_colour():
 def test_backend_versions_for_dr2_info():
     versions = backend_versions()
     assert versions["mediapipe"].startswith("0.10.") and versions["import"] == "built in"
+
+
+def _task_and_process(task: int) -> tuple[int, int]:
+    return task, os.getpid()
+
+
+def test_keypoint_workers_are_replaced_after_their_tasks_and_keep_the_order(monkeypatch):
+    """Long clips replace each worker process after TASKS_PER_WORKER tasks (memory stays flat); the
+    replacement must not hang, as ProcessPoolExecutor(max_tasks_per_child=...) does (CPython gh-115634)."""
+    monkeypatch.setattr(mediapipe_backend, "TASKS_PER_WORKER", 2)
+    processes = mediapipe_backend._WorkerProcesses(2)
+    try:
+        results = mediapipe_backend._run_tasks(processes, _task_and_process, list(range(9)), [1] * 9, "test")
+    finally:
+        processes.close()
+    assert [task for task, _ in results] == list(range(9))
+    assert len({pid for _, pid in results}) >= 5  # 9 tasks, 2 per process: at least 5 processes
+    assert os.getpid() not in {pid for _, pid in results}
+
+
+def _fail_on_three(task: int) -> int:
+    if task == 3:
+        raise ValueError("task 3 failed")
+    return task
+
+
+def test_a_failing_keypoint_task_stops_the_run_with_its_error():
+    processes = mediapipe_backend._WorkerProcesses(2)
+    try:
+        with pytest.raises(ValueError, match="task 3 failed"):
+            mediapipe_backend._run_tasks(processes, _fail_on_three, list(range(40)), [1] * 40, "test")
+    finally:
+        processes.close()
