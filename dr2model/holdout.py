@@ -14,8 +14,8 @@ upper body (spine1 .. wrists) taken relative to the pelvis, in mm. On those:
   a motion not driven by the speech scores as well shifted as unshifted;
 - the same velocity FD on the gesture band (motion low-passed at 8 Hz within
   shots), and the share of velocity power above it: the fits carry keypoint
-  jitter there (about 45% of a real fit's velocity power, against 6% for
-  synthesised motion), which the raw velocity FD counts as motion;
+  jitter there (18-19% of the real fits' velocity power within shots, against
+  2-7% for synthesised motion), which the raw velocity FD counts as motion;
 - diversity: mean per-frame joint distance between samples at the same frame;
 - continuity: the step (mean joint displacement) at the first frame of each
   synthesis window / the other steps, and mean jerk (m/s³).

@@ -112,7 +112,7 @@ def _task_and_process(task: int) -> tuple[int, int]:
 
 
 def test_keypoint_workers_are_replaced_after_their_tasks_and_keep_the_order(monkeypatch):
-    """Long clips replace each worker process after TASKS_PER_WORKER tasks (memory stays flat); the
+    """Long clips replace each worker process after TASKS_PER_WORKER tasks (its memory stays bounded); the
     replacement must not hang, as ProcessPoolExecutor(max_tasks_per_child=...) does (CPython gh-115634)."""
     monkeypatch.setattr(mediapipe_backend, "TASKS_PER_WORKER", 2)
     processes = mediapipe_backend._WorkerProcesses(2)
