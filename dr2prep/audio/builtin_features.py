@@ -16,6 +16,7 @@ FEATURE_RATE = 50  # rows per second, the same rate as DeepSpeech's network step
 HOP = SAMPLE_RATE // FEATURE_RATE  # 320 samples; row k is centred on sample k * HOP
 SPECTRUM_WINDOW = 512  # 32 ms Hann window for the spectrum
 PITCH_WINDOW = 640  # 40 ms: two periods of the lowest pitch searched
+PITCH_BLOCK = 2048  # rows whose autocorrelations are computed at once (~40 s of audio, ~75 MB)
 N_MELS = 40
 N_MFCC = 12  # c1..c12; c0 (overall level) is left out, the energy channel carries it
 PITCH_RANGE_HZ = (60.0, 400.0)  # adult speech
@@ -61,8 +62,23 @@ def _deltas(x: np.ndarray) -> np.ndarray:
 
 
 def _voicing_and_pitch(signal: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised autocorrelation peak (0..1) and its pitch in Hz, per row."""
-    frames = _frames(signal, PITCH_WINDOW, n_frames).astype(np.float64)
+    """Normalised autocorrelation peak (0..1) and its pitch in Hz, per row.
+
+    Rows are independent, so they are taken PITCH_BLOCK at a time: the autocorrelation
+    arrays of all rows at once would take about 2 MB per second of audio (1.1 GB for a
+    10-minute clip). Any block size gives the same values.
+    """
+    frames = _frames(signal, PITCH_WINDOW, n_frames)  # a view: no copy
+    voicing, pitch = np.empty(n_frames), np.empty(n_frames)
+    for start in range(0, n_frames, PITCH_BLOCK):
+        block = slice(start, min(start + PITCH_BLOCK, n_frames))
+        voicing[block], pitch[block] = _block_voicing_and_pitch(frames[block])
+    return voicing, pitch
+
+
+def _block_voicing_and_pitch(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_voicing_and_pitch of the (rows, PITCH_WINDOW) frames of one block."""
+    frames = frames.astype(np.float64)
     frames = (frames - frames.mean(axis=1, keepdims=True)) * np.hanning(PITCH_WINDOW)
     spectrum = np.fft.rfft(frames, 2 * PITCH_WINDOW)
     autocorr = np.fft.irfft(np.abs(spectrum) ** 2)[:, :PITCH_WINDOW]
@@ -72,7 +88,7 @@ def _voicing_and_pitch(signal: np.ndarray, n_frames: int) -> tuple[np.ndarray, n
     hi = int(SAMPLE_RATE / PITCH_RANGE_HZ[0])
     energy = autocorr[:, :1]
     normalised = autocorr[:, lo : hi + 1] / np.maximum(energy, 1e-20) * (window_ac[0] / window_ac[lo : hi + 1])
-    rows = np.arange(n_frames)
+    rows = np.arange(len(frames))
     peak = normalised.max(axis=1, keepdims=True)
     # The first lag near the best peak, climbed to its local top: a sub-octave (twice the
     # period) peaks about as high as the true period, and taking it would halve the pitch.

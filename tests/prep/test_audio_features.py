@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dr2prep.audio import check_feature_kind, extract_features, feature_info, make_extractor
+from dr2prep.audio import builtin_features as builtin_module
 from dr2prep.audio.alignment import resample_to_frames
 from dr2prep.audio.builtin_features import CHANNELS, DIM, FEATURE_RATE, builtin_features
 from dr2prep.audio.reading import load_audio
@@ -84,6 +85,15 @@ def test_builtin_channels_and_rate():
     assert len(CHANNELS) == DIM == 29
     assert features.shape == (1 + 32000 // 320, 29) and features.dtype == np.float32
     assert FEATURE_RATE == 50 and np.isfinite(features).all()
+
+
+def test_builtin_pitch_in_blocks_gives_the_same_features(monkeypatch):
+    """Long clips compute voicing and pitch PITCH_BLOCK rows at a time (bounded memory): same values."""
+    samples = speechlike(3.0)
+    monkeypatch.setattr(builtin_module, "PITCH_BLOCK", 10**9)
+    whole = builtin_features(samples)
+    monkeypatch.setattr(builtin_module, "PITCH_BLOCK", 7)
+    np.testing.assert_array_equal(builtin_features(samples), whole)
 
 
 def test_builtin_is_invariant_to_recording_level():
