@@ -14,8 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,6 +44,7 @@ from dr2prep.shots import read_cuts, shot_ranges
 from dr2common.atomic import savez_atomic, write_json_atomic
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
 from dr2common.rates import FPS
+from dr2common.side_by_side import share_out
 
 SMPLX_STAGE = StageSpec(name="smplx", version="4", outputs=("smplx",), resumable=True)
 REPORT_NAME = "report.json"
@@ -237,43 +237,24 @@ def _start_helpers(job: _FitJob, count: int) -> ProcessPoolExecutor:
 
 def _fit_groups(job: _FitJob, objective, reference: ReferenceFit, groups, pool: ProcessPoolExecutor, helpers: int,
                 first_start: int, previous, commit) -> None:
-    """Fit ranges of whole shots side by side: this process takes the next range while each
-    of `helpers` threads hands ranges to the pool, until none are left. Which process fits a
-    range does not change it (each range is its own sequence, on one thread). The longest
-    ranges go first, so the workers finish close together."""
-    queue = deque(sorted(groups, key=lambda group: group[0] - group[1]))
+    """Fit ranges of whole shots side by side: this process and each of `helpers` pool processes
+    take the next range when free. Which process fits a range does not change it (each range is
+    its own sequence, on one thread). The longest ranges go first, so the workers finish close together."""
     lock = threading.Lock()
-    failed = threading.Event()
 
-    def next_range():
-        with lock:
-            return None if failed.is_set() or not queue else queue.popleft()
+    def fit_here(group) -> None:
+        a, b = group
+        for chunk in _fit_chunks(job, objective, reference, a, b, previous if a == first_start else None):
+            with lock:
+                commit(chunk)
 
-    def chunks_of(a: int, b: int, here: bool):
-        before = previous if a == first_start else None
-        if here:
-            return _fit_chunks(job, objective, reference, a, b, before)
-        return pool.submit(_fit_in_worker, reference, a, b, before).result()
+    def fit_in_pool(group) -> None:
+        a, b = group
+        for chunk in pool.submit(_fit_in_worker, reference, a, b, previous if a == first_start else None).result():
+            with lock:  # committed as each range ends; a resume uses those joined from 0
+                commit(chunk)
 
-    def run(here: bool) -> None:
-        try:
-            while (group := next_range()) is not None:
-                for chunk in chunks_of(*group, here):  # committed as each range ends; a resume uses those joined from 0
-                    with lock:
-                        commit(chunk)
-        except BaseException:
-            failed.set()  # the others stop after their current range
-            raise
-
-    with ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="fit-helper") as threads:
-        handed = [threads.submit(run, False) for _ in range(helpers)]
-        try:
-            run(True)
-            for future in handed:
-                future.result()
-        except BaseException:  # a failed range, or Ctrl-C: the threads end their current ranges and stop
-            failed.set()
-            raise
+    share_out(sorted(groups, key=lambda group: group[0] - group[1]), [fit_here] + [fit_in_pool] * helpers)
 
 
 def shot_groups(start: int, end: int, cuts, parts: int) -> list[tuple[int, int]]:

@@ -22,9 +22,8 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -38,6 +37,7 @@ from dr2prep.keypoints.mediapipe_mapping import FACE_MESH_TO_FACE70, HAND21_TO_O
 from dr2prep.keypoints.openpose_format import BODY, FACE, HAND_LEFT, HAND_RIGHT, N_POINTS
 from dr2prep.keypoints.tracking import Box, keep_strips
 from dr2common.progress import progress_bar
+from dr2common.side_by_side import share_out
 
 # The pose model bundled in the 0.10.x wheels is the "full" one (complexity 1);
 # complexity 0 and 2 download their model on first use, which fails offline.
@@ -252,32 +252,16 @@ def _run_tasks(processes: _WorkerProcesses | None, function, tasks: list, sizes:
                 results[i] = function(task)
                 bar.update(sizes[i])
             return results
-        queue = deque(range(len(tasks)))
         lock = threading.Lock()
-        failed = threading.Event()
 
-        def next_task() -> int | None:
-            with lock:
-                return None if failed.is_set() or not queue else queue.popleft()
+        def in_slot(slot: int):
+            def handle(i: int) -> None:
+                results[i] = processes.run(slot, function, tasks[i])
+                with lock:
+                    bar.update(sizes[i])
+            return handle
 
-        def serve(slot: int) -> None:
-            try:
-                while (i := next_task()) is not None:
-                    results[i] = processes.run(slot, function, tasks[i])
-                    with lock:
-                        bar.update(sizes[i])
-            except BaseException:
-                failed.set()  # the other slots stop after their current task
-                raise
-
-        with ThreadPoolExecutor(max_workers=processes.count, thread_name_prefix="keypoint-worker") as threads:
-            served = [threads.submit(serve, slot) for slot in range(processes.count)]
-            try:
-                for future in served:
-                    future.result()
-            except BaseException:  # a failed task, or Ctrl-C while waiting: no slot starts another task
-                failed.set()
-                raise
+        share_out(range(len(tasks)), [in_slot(slot) for slot in range(processes.count)])
     return results
 
 
