@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from dr2prep.choices import FEATURE_KINDS, FIT_MODES, KEYPOINT_BACKENDS, STAGES
+from dr2model.choices import LOOKS
 from dr2common.device import DEVICE_CHOICES
 from dr2common.errors import Dr2Error
 from dr2prep.workspace import DEFAULT_WORKSPACE
@@ -48,17 +49,21 @@ def fit_options(command):
         click.option("--window", type=click.IntRange(min=1), default=32, show_default=True,
                      help="Frames optimised together in window mode."),
         click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot: body prior and code."),
+        click.option("--low-pass-hz", type=click.FloatRange(min=0.0, max=15.0, max_open=True), default=8.0,
+                     show_default=True, help="Low-pass the finished fit at this frequency within shots, removing "
+                                             "keypoint jitter (0: keep the raw fit)."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def fit_settings(mode: str, focal_length: float, motion_weight: float, window: int, vposer: Path | None):
+def fit_settings(mode: str, focal_length: float, motion_weight: float, window: int, vposer: Path | None,
+                 low_pass_hz: float):
     import dr2
 
     return dr2.fit_settings(mode=mode, focal_length=focal_length, motion_weight=motion_weight, window=window,
-                            vposer=vposer)
+                            vposer=vposer, low_pass_hz=low_pass_hz)
 
 
 @dr2.command()
@@ -93,7 +98,7 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
          force: bool, keypoint_backend: str, keypoints_dir: Path | None, openpose_models: Path | None, workers: str,
          jobs: int, shard: str | None, overlay: bool, feature_kind: str | None, deepspeech_graph: Path | None,
          smplx_model: str | None, mode: str, focal_length: float, motion_weight: float, window: int,
-         vposer: Path | None) -> None:
+         vposer: Path | None, low_pass_hz: float) -> None:
     """Turn each video (or the videos in a FOLDER) into training data: frames + audio, 2D keypoints, SMPL-X fit,
     audio features. Several videos: each its own clip, a summary table at the end, exit code 1 if any failed."""
     import dr2
@@ -101,7 +106,7 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
     options = dict(until=until, only=only, force=force, replace=replace, keypoints=keypoint_backend,
                    keypoints_dir=keypoints_dir, openpose_models=openpose_models, workers=workers, overlay=overlay,
                    feature_kind=feature_kind, deepspeech_graph=deepspeech_graph, smplx_model=smplx_model,
-                   fit=fit_settings(mode, focal_length, motion_weight, window, vposer), device=obj["device"])
+                   fit=fit_settings(mode, focal_length, motion_weight, window, vposer, low_pass_hz), device=obj["device"])
     if len(videos) == 1 and not videos[0].is_dir() and shard is None:
         click.echo(str(dr2.prepare(videos[0], obj["workspace"], clip=clip, **options)))
         return
@@ -129,11 +134,11 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
                    "for any number.")
 @click.pass_obj
 def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_length: float, motion_weight: float,
-              window: int, vposer: Path | None, overlay: bool, force: bool, workers: str) -> None:
+              window: int, vposer: Path | None, low_pass_hz: float, overlay: bool, force: bool, workers: str) -> None:
     """Re-run only the SMPL-X fit of CLIP (a clip directory, or a clip name in the workspace)."""
     import dr2
 
-    fit = fit_settings(mode, focal_length, motion_weight, window, vposer)
+    fit = fit_settings(mode, focal_length, motion_weight, window, vposer, low_pass_hz)
     click.echo(str(dr2.fit_smplx(clip, obj["workspace"], fit, smplx_model, force=force, overlay=overlay,
                                  device=obj["device"], workers=workers)))
 
@@ -193,6 +198,8 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
 @click.option("--renderer", type=click.Choice(("auto", "builtin", "pyrender")), default="auto", show_default=True,
               help="Preview renderer: pyrender (needs pyrender-maintained and EGL/OSMesa), the built-in OpenCV one, "
                    "or auto (pyrender on a GPU, else built-in).")
+@click.option("--look", type=click.Choice(LOOKS), default="person", show_default=True,
+              help="Preview body: dressed as a person, or the plain wooden mannequin (faster to draw).")
 @click.option("--smplx-model", envvar="DR2_SMPLX_MODEL",
               help="SMPL-X .npz the training clips were fitted with (default: the open body) [env DR2_SMPLX_MODEL].")
 @click.option("--deepspeech-graph", type=click.Path(path_type=Path),
@@ -208,14 +215,14 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
 def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_samples: int, seed: int,
           init_frame: int | None, grid: bool, no_preview: bool, renderer: str, smplx_model: str | None,
           deepspeech_graph: Path | None, overlap: int | None, state_noise: float | None,
-          view_page: bool = False, anchor: float | None = None) -> None:
+          view_page: bool = False, anchor: float | None = None, look: str = "person") -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
     import dr2
 
     outputs = dr2.synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples,
                              seed=seed, init_frame=init_frame, preview=not no_preview, grid=grid, renderer=renderer,
                              smplx_model=smplx_model, deepspeech_graph=deepspeech_graph, overlap=overlap,
-                             state_noise=state_noise, anchor=anchor, device=obj["device"])
+                             state_noise=state_noise, anchor=anchor, device=obj["device"], look=look)
     for path in dict.fromkeys(p for o in outputs for p in (o.params_path, o.preview_path) if p is not None):
         click.echo(str(path))
     if view_page:

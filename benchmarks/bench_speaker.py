@@ -63,7 +63,9 @@ def main() -> None:
     parser.add_argument("video", type=Path)
     parser.add_argument("--split", type=float, default=34.0, help="seconds: train before, hold out after")
     parser.add_argument("--samples", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="synthesis seed of the first sample")
+    parser.add_argument("--train-seed", type=int, default=0,
+                        help="`dr2 train --seed`: repeat with others to see how much the figures owe to one training run")
     parser.add_argument("--long-seconds", type=float, default=60.0, help="speech for the seam and jerk figures")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="cache of cuts, preps and models")
     parser.add_argument("--tag", default="current", help="name of this code state's models (e.g. before, after)")
@@ -71,6 +73,8 @@ def main() -> None:
                                             "also keyed by their training settings, so synthesis-only variants share one")
     parser.add_argument("--variant", action="append", default=None,
                         help="default and/or paper (repeatable; default: default)")
+    parser.add_argument("--low-pass-hz", type=float,
+                        help="`dr2 prep --low-pass-hz` of both parts' fits (default: prep's); 0 compares raw fits")
     parser.add_argument("--max-steps", type=int, help="cap training (quick looks only; the benchmark is defaults)")
     parser.add_argument("--out", type=Path, help="JSON path (default: WORK/CLIP/bench_speaker_TAG.json)")
     args = parser.parse_args()
@@ -102,16 +106,18 @@ def main() -> None:
     timed("cut_s", lambda: (cut(args.video, 0.0, args.split, work / "train.mp4"),
                             cut(args.video, args.split, None, work / "heldout.mp4")))
     for part in ("train", "heldout"):
+        fit_options = [] if args.low_pass_hz is None else ["--low-pass-hz", f"{args.low_pass_hz:g}"]
         timed(f"prep_{part}_s", dr2, "--workspace", str(workspace), "--quiet", "prep", str(work / f"{part}.mp4"),
-              "--clip", part)
+              "--clip", part, *fit_options)
     train_clip, heldout_clip = workspace / "train", workspace / "heldout"
     body = load_body_model(None)
 
-    report = {"video": str(args.video), "split_s": args.split, "tag": args.tag, "torch_threads":
-              torch.get_num_threads(), "timings_s": timings, "variants": {}}
+    report = {"video": str(args.video), "split_s": args.split, "tag": args.tag, "train_seed": args.train_seed,
+              "low_pass_hz": args.low_pass_hz, "torch_threads": torch.get_num_threads(), "timings_s": timings,
+              "variants": {}}
     for name in args.variant or ["default"]:
         train_options, synth_options = variants()[name]
-        settings = TrainSettings(**train_options, max_steps=args.max_steps)
+        settings = TrainSettings(**train_options, max_steps=args.max_steps, seed=args.train_seed)
         key = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True, default=str).encode()).hexdigest()[:8]
         model_dir = work / "models" / f"{args.model_tag or args.tag}-{key}"
         result = timed(f"train_{name}_s", train_model, [train_clip], model_dir, settings)

@@ -152,8 +152,9 @@ def measure_long(model_dir: Path, wav: Path) -> None:
 
 
 def preview_figures(model_dir: Path, wav: Path) -> list[tuple[str, float, float]]:
-    """(renderer, seconds per frame of drawing only, frames/s of the whole preview with posing and encoding)."""
-    from dr2model.preview import PREVIEW_SIZE, choose_camera, framed_vertices, make_renderer, posed_vertices
+    """(renderer, seconds per frame of drawing only, frames/s of the whole preview with posing and encoding),
+    both with the default look (the dressed person; benchmarks/bench_preview_look.py compares the looks)."""
+    from dr2model.preview import PREVIEW_SIZE, choose_camera, framed_vertices, look_figure, make_renderer, posed_frames
     from dr2model.synthesis import load_sample
     from dr2prep.bodymodel.loading import load_body_model
 
@@ -165,15 +166,15 @@ def preview_figures(model_dir: Path, wav: Path) -> list[tuple[str, float, float]
         params = load_sample(outputs[0].params_path)
         layer = body.smplx_layer(batch_size=32)
         camera = choose_camera(layer, [params], framed_vertices(body), PREVIEW_SIZE)
-        vertices = posed_vertices(layer, params, 0, 32)
+        vertices, face_points = posed_frames(layer, params, 0, 32)
         for kind in ("builtin", "pyrender"):
             try:
-                draw = make_renderer(kind, PREVIEW_SIZE)
+                draw = make_renderer(kind, PREVIEW_SIZE, look_figure(body, "person"))
             except Exception as error:  # pyrender absent or no offscreen GL
                 rows.append((f"{kind} (unavailable: {str(error)[:40]})", float("nan"), float("nan")))
                 continue
             name = kind if kind == "builtin" else f"pyrender ({draw.gl_renderer().split(' (')[0]})"
-            per_frame, _ = timed(lambda: [draw(v, faces, camera) for v in vertices], repeats=2)
+            per_frame, _ = timed(lambda: [draw(v, faces, camera, f) for v, f in zip(vertices, face_points)], repeats=2)
             if hasattr(draw, "close"):
                 draw.close()  # one offscreen GL context at a time: pyrender's EGL teardown ends the display
             started = time.perf_counter()

@@ -124,8 +124,9 @@ class Model:
         return paths
 
     def preview(self, samples: list[Sample], out_dir: str | Path, stem: str | None = None, grid: bool = False,
-                renderer: str = "auto") -> list[Path]:
+                renderer: str = "auto", look: str = "person") -> list[Path]:
         """Preview videos with the speech (when it came from a file): one per sample, or one side by side (`grid`).
+        `look`: "person" (dressed) or "wooden" (the plain mannequin).
 
         Named as `dr2 synth` names them: `<stem>_seed<S>.mp4` or `<stem>_grid.mp4`.
         """
@@ -138,9 +139,9 @@ class Model:
         speech = samples[0].speech if samples else None
         if grid:
             path = out_dir / f"{stem or _stem(samples[0])}_grid.mp4"
-            return [render_preview([s.params for s in samples], body, speech, path, labels, renderer)]
+            return [render_preview([s.params for s in samples], body, speech, path, labels, renderer, look=look)]
         return [render_preview([s.params], body, s.speech, out_dir / f"{stem or _stem(s)}_seed{s.seed}.mp4", [label],
-                               renderer) for s, label in zip(samples, labels)]
+                               renderer, look=look) for s, label in zip(samples, labels)]
 
     def feature_extractor(self):
         """The audio feature extractor of the model's kind, made once (DeepSpeech's graph is read once).
@@ -191,7 +192,7 @@ def synthesize(model_dir: str | Path, speech: str | Path, out_dir: str | Path, n
                init_frame: int | None = None, preview: bool = True, grid: bool = False, renderer: str = "auto",
                smplx_model: str | None = None, deepspeech_graph: str | Path | None = None,
                overlap: int | None = None, state_noise: float | None = None, anchor: float | None = None,
-               device: str = "auto"):
+               device: str = "auto", look: str = "person"):
     """`dr2 synth`: speech file -> `<stem>_seed<S>.npz` + `.json` per sample in `out_dir`, and previews.
 
     Returns one `dr2model.synthesis.SampleOutput` per sample (its paths, seed,
@@ -204,4 +205,5 @@ def synthesize(model_dir: str | Path, speech: str | Path, out_dir: str | Path, n
                if v is not None}
     return synthesize_files(Path(model_dir), Path(speech), Path(out_dir), num_samples=num_samples, seed=seed,
                             init_frame=init_frame, device=resolve_device(device), preview=preview, grid=grid,
-                            deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer, **options)
+                            deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer, look=look,
+                            **options)

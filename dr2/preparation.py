@@ -12,12 +12,12 @@ from dr2prep.workspace import DEFAULT_WORKSPACE
 
 
 def fit_settings(mode: str = "window", focal_length: float = 5000.0, motion_weight: float = 1e4, window: int = 32,
-                 vposer: str | Path | None = None):
+                 vposer: str | Path | None = None, low_pass_hz: float = 8.0):
     """`FitSettings` from the fit options `dr2 prep` and `dr2 fit-smplx` share (same defaults)."""
     from dr2prep.fitting.fit import FitSettings
 
     return FitSettings(mode=mode, focal_length=focal_length, motion_weight=motion_weight, window=window,
-                       vposer=str(vposer or ""))
+                       vposer=str(vposer or ""), low_pass_hz=low_pass_hz)
 
 
 def prep_settings(keypoints: str = "mediapipe", keypoints_dir: str | Path | None = None,

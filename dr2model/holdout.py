@@ -39,14 +39,13 @@ import numpy as np
 
 from dr2model.metrics import beat_consistency
 from dr2prep.shots import steady_segments
+from dr2common.low_pass import GESTURE_BAND_HZ, MIN_FRAMES, low_pass
 from dr2common.rates import FPS
 
 PELVIS = 0
 UPPER = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)  # SMPL-X spine1 .. wrists
 WRISTS = (20, 21)
 SHIFT_STEP_S = 0.5  # circular audio shifts of the BC control
-GESTURE_BAND_HZ = 8.0  # co-speech gesture motion lies below this; a fit's velocity above it is mostly jitter
-BAND_MIN_FRAMES = 16  # shorter steady parts are too short for the 4th-order filter and a spectrum
 
 
 def upper_body_mm(joints: np.ndarray) -> np.ndarray:
@@ -98,25 +97,15 @@ def velocity_rows(x: np.ndarray, cuts=()) -> np.ndarray:
 
 
 def gesture_band(x: np.ndarray, cuts=(), fps: float = FPS, hz: float = GESTURE_BAND_HZ) -> np.ndarray:
-    """x low-passed at `hz` (4th-order Butterworth, forward and back: no lag), each steady shot part apart.
-
-    Parts shorter than BAND_MIN_FRAMES are left as they are.
-    """
-    from scipy.signal import butter, filtfilt
-
-    b, a = butter(4, hz / (fps / 2.0))
-    out = np.array(x, np.float64, copy=True)
-    for start, end in segments_of(x, cuts):
-        if end - start >= BAND_MIN_FRAMES:
-            out[start:end] = filtfilt(b, a, out[start:end], axis=0)
-    return out
+    """x low-passed at `hz` (low_pass.py: no lag), each steady shot part apart; short parts left as they are."""
+    return low_pass(x, segments_of(x, cuts), fps, hz)
 
 
 def high_band_share(x: np.ndarray, cuts=(), fps: float = FPS, hz: float = GESTURE_BAND_HZ) -> float:
     """Share of the velocity power (within shots) at frequencies above `hz`."""
     power = above = 0.0
     for start, end in segments_of(x, cuts):
-        if end - start < BAND_MIN_FRAMES:
+        if end - start < MIN_FRAMES:
             continue
         velocity = np.diff(x[start:end], axis=0).reshape(end - start - 1, -1)
         spectrum = np.abs(np.fft.rfft(velocity - velocity.mean(axis=0), axis=0)) ** 2

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from dr2model import demo_figure
+from dr2model.choices import LOOKS  # the demo speaker's dressing, or the plain mannequin
 from dr2model.demo_figure import Figure, dress, faces_the_camera, render_figure
 from dr2model.normals import vertex_normals
 from dr2model.render import BACKGROUND, MESH_COLOR, render_mesh
@@ -34,7 +35,6 @@ FRAMING_FRAMES = 64  # frames, spread over the sequence, that decide the framing
 LEG_JOINTS = (1, 2, 4, 5, 7, 8, 10, 11)  # SMPL-X hips, knees, ankles, feet: left out of the upper-body framing
 FRAMINGS = ("upper", "full")
 RENDERERS = ("auto", "builtin", "pyrender")
-LOOKS = ("person", "wooden")  # the demo speaker's dressing, or the plain mannequin
 FACE_POINTS = slice(FIRST_STATIC_LANDMARK, FIRST_STATIC_LANDMARK + NUM_STATIC_LANDMARKS)  # in smplx's joints
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software")  # GL_RENDERER names of CPU rasterisers
 LABEL_COLOR = (90, 90, 90)

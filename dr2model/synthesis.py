@@ -426,13 +426,14 @@ def synthesize(
     overlap: int = OVERLAP,
     state_noise: float = STATE_NOISE,
     anchor: float = ANCHOR,
+    look: str = "person",
 ) -> list[SampleOutput]:
     """`dr2 synth`: speech -> per sample `<stem>_seed<S>.npz` (+ .json) and a preview `.mp4` with the audio.
 
     `grid` renders all samples side by side into one `<stem>_grid.mp4`
     instead of one video each. `body_model` ("open", an SMPL-X .npz, or None
     for $DR2_SMPLX_MODEL / the open body) must be the one the training clips
-    were fitted with. Returns one SampleOutput per sample.
+    were fitted with. `look` dresses the preview's body (preview.LOOKS). Returns one SampleOutput per sample.
     """
     model_dir, audio_path = Path(model_dir), Path(audio_path)
     out_dir = check_output_dir(out_dir)
@@ -468,10 +469,12 @@ def synthesize(
 
         labels = [f"seed {o.seed}, frame {o.init_frame}" for o in outputs]
         if grid:
-            path = render_preview(all_params, body, audio_path, out_dir / f"{stem}_grid.mp4", labels, renderer)
+            path = render_preview(all_params, body, audio_path, out_dir / f"{stem}_grid.mp4", labels, renderer,
+                                  look=look)
             outputs = [SampleOutput(o.params_path, o.info_path, path, o.seed, o.init_frame, o.frames) for o in outputs]
         else:
-            videos = [render_preview([p], body, audio_path, o.params_path.with_suffix(".mp4"), [label], renderer)
+            videos = [render_preview([p], body, audio_path, o.params_path.with_suffix(".mp4"), [label], renderer,
+                                     look=look)
                       for o, p, label in zip(outputs, all_params, labels)]
             outputs = [SampleOutput(o.params_path, o.info_path, video, o.seed, o.init_frame, o.frames)
                        for o, video in zip(outputs, videos)]

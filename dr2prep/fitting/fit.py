@@ -80,6 +80,7 @@ class FitSettings:
     first_frame_iterations: int = 30  # Levenberg-Marquardt iterations per SMPLify-X stage on the reference frames
     reference_frames: int = 1  # frames, spread over the clip, that fix the shape and orientation together
     vposer: str = ""  # a VPoser v1.0 snapshot (.pt or its folder): the body prior and code, as the release
+    low_pass_hz: float = 8.0  # the finished fit's variables low-passed within shots (0: not); smoothing.py says why
 
 
 @dataclass

@@ -38,6 +38,7 @@ from dr2prep.fitting.fit import (
 )
 from dr2prep.fitting.objective import reprojection_error_px, to_translation
 from dr2prep.fitting.params_file import PARAMS_NAME, save_params
+from dr2prep.fitting.smoothing import low_pass_fit
 from dr2prep.keypoints.openpose_format import load_keypoints
 from dr2common.progress import progress_bar, say
 from dr2prep.shots import read_cuts, shot_ranges
@@ -69,6 +70,9 @@ def check_settings(settings: FitSettings) -> None:
         problems.append("--window and the fit's iterations must be at least 1")
     if settings.reference_frames < 1:
         problems.append("the fit's reference_frames must be at least 1")
+    if not 0 <= settings.low_pass_hz < FPS / 2:
+        problems.append(f"--low-pass-hz must be 0 (no filter) or below {FPS / 2:g} (half the frame rate), "
+                        f"got {settings.low_pass_hz:g}")
     if problems:
         raise Dr2Error("; ".join(problems))
 
@@ -316,6 +320,7 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
     fit_seconds = seconds_before + (time.time() - started)
 
     x = np.concatenate([c["x"] for c in chunks]).astype(np.float32)
+    x = low_pass_fit(x, cuts, fps, settings.low_pass_hz, objective.layout)  # the chunks keep the raw fit
     loss = np.concatenate([c["loss"] for c in chunks])
     out_dir = partial / "smplx"
     out_dir.mkdir(exist_ok=True)

@@ -40,6 +40,35 @@ def test_synth_writes_parameters_and_a_grid_preview(model_dir, speech, tmp_path)
     assert video.has_audio and abs(video.duration - 2.0) < 0.1 and video.width == 2 * video.height
 
 
+def middle_frame(video_path) -> np.ndarray:
+    import cv2
+
+    capture = cv2.VideoCapture(str(video_path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 30)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok, video_path
+    return frame.astype(np.int16)
+
+
+@pytest.mark.slow
+def test_synth_look_wooden_draws_the_plain_mannequin(model_dir, speech, tmp_path):
+    frames = {}
+    for look in ("person", "wooden"):
+        out = tmp_path / look
+        run_dr2("synth", speech, "--model", model_dir, "--out", out, "--seed", 3, "--renderer", "builtin",
+                "--look", look, check=True, env=ONE_THREAD)
+        frames[look] = middle_frame(out / "talk_seed3.mp4")
+    background = np.median(frames["wooden"].reshape(-1, 3), axis=0)
+    body = np.abs(frames["wooden"] - background).sum(axis=-1) > 30
+    assert body.mean() > 0.05  # the mannequin is drawn
+    # The same pose, dressed or not: the body's pixels differ (the person has a vest, sleeves, skin and a face).
+    assert np.abs(frames["person"] - frames["wooden"]).sum(axis=-1)[body].mean() > 40
+    refused = run_dr2("synth", speech, "--model", model_dir, "--look", "marble")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "Invalid value for '--look': 'marble' is not one of 'person', 'wooden'" in refused.stderr
+
+
 @pytest.mark.slow
 def test_eval_prints_the_table_and_writes_json(model_dir, speech, tmp_path):
     result = run_dr2("eval", "--model", model_dir, "--audio", speech, "--num-samples", 2, "--json", tmp_path / "e.json",

@@ -14,6 +14,7 @@ import torch
 from dr2prep.bodymodel.loading import load_body_model
 from dr2prep.bodymodel.fast_forward import FastForward
 from dr2common.errors import Dr2Error
+from dr2common.low_pass import low_pass
 from dr2common.ffmpeg_tools import ffmpeg_exe, probe
 from dr2prep.fitting import stage as stage_module
 from dr2prep.fitting.camera import project
@@ -115,6 +116,25 @@ def test_an_unchanged_clip_is_not_refitted(fitted, body):
     folder, _, settings = fitted
     assert run_fit_stage(folder, body, settings, "cpu").skipped
     assert not run_fit_stage(folder, body, dataclasses.replace(settings, iterations=3), "cpu").skipped
+
+
+def test_the_fit_is_written_low_passed_within_shots(body, tmp_path):
+    """params.npz holds the raw fit low-passed at settings.low_pass_hz; 0 writes the raw fit."""
+    assert SETTINGS.low_pass_hz == 8.0  # the default
+    params = {}
+    for name, hz in (("smooth", 8.0), ("raw", 0.0)):
+        clip = make_clip_dir(tmp_path / name, body)  # the same synthetic clip twice
+        settings = dataclasses.replace(SETTINGS, focal_length=clip.focal_length, low_pass_hz=hz)
+        run_fit_stage(tmp_path / name, body, settings, "cpu")
+        params[name] = load_params(tmp_path / name / "smplx" / "params.npz")
+    smooth, raw, raw_folder = params["smooth"], params["raw"], tmp_path / "raw"
+    for key in ("body_pose", "expression"):
+        np.testing.assert_allclose(smooth[key], low_pass(raw[key], [(0, FRAMES)], 30.0, 8.0), atol=1e-5, err_msg=key)
+        assert np.abs(np.diff(smooth[key], 3, axis=0)).mean() < 0.7 * np.abs(np.diff(raw[key], 3, axis=0)).mean()
+    report = json.loads((raw_folder / "smplx" / "report.json").read_text())
+    assert report["settings"]["low_pass_hz"] == 0.0
+    with pytest.raises(Dr2Error, match="--low-pass-hz must be 0"):
+        run_fit_stage(raw_folder, body, dataclasses.replace(settings, low_pass_hz=15.0), "cpu")
 
 
 @pytest.mark.slow
