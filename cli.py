@@ -106,7 +106,8 @@ def prep(obj: dict, videos: tuple[Path, ...], clip: str | None, replace: bool, u
     options = dict(until=until, only=only, force=force, replace=replace, keypoints=keypoint_backend,
                    keypoints_dir=keypoints_dir, openpose_models=openpose_models, workers=workers, overlay=overlay,
                    feature_kind=feature_kind, deepspeech_graph=deepspeech_graph, smplx_model=smplx_model,
-                   fit=fit_settings(mode, focal_length, motion_weight, window, vposer, low_pass_hz), device=obj["device"])
+                   fit=fit_settings(mode, focal_length, motion_weight, window, vposer, low_pass_hz),
+                   device=obj["device"])
     if len(videos) == 1 and not videos[0].is_dir() and shard is None:
         click.echo(str(dr2.prepare(videos[0], obj["workspace"], clip=clip, **options)))
         return

@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="synthesis seed of the first sample")
     parser.add_argument("--train-seed", type=int, default=0,
-                        help="`dr2 train --seed`: repeat with others to see how much the figures owe to one training run")
+                        help="`dr2 train --seed`: repeat with others to see how much the figures owe to one run")
     parser.add_argument("--long-seconds", type=float, default=60.0, help="speech for the seam and jerk figures")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="cache of cuts, preps and models")
     parser.add_argument("--tag", default="current", help="name of this code state's models (e.g. before, after)")
