@@ -1,4 +1,4 @@
-"""`dr2 prep` of several videos through the thin CLI: what it prints when a shard is empty, and --clip refused."""
+"""`dr2 prep` through the thin CLI: what it prints when a shard is empty, --clip refused, the fit options' defaults."""
 
 from __future__ import annotations
 
@@ -16,3 +16,21 @@ def test_clip_with_several_videos_is_one_line(make_video, tmp_path):
     one, two = make_video(0.5), make_video(0.5)
     result = run_dr2("prep", one, two, "--clip", "x", workspace=tmp_path / "ws")
     assert_one_line_error(result, "--clip names one clip")
+
+
+def test_the_fit_options_default_to_fit_settings():
+    """The CLI cannot import FitSettings (torch) for its defaults, so `prep`, `fit-smplx` and `dr2.fit_settings`
+    repeat them: they must stay the stage's."""
+    import inspect
+
+    import cli
+    import dr2
+    from dr2prep.fitting.fit import FitSettings
+
+    stage = FitSettings()
+    api = inspect.signature(dr2.fit_settings).parameters
+    for name in ("mode", "focal_length", "motion_weight", "window", "low_pass_hz"):
+        assert api[name].default == getattr(stage, name), name
+        for command in (cli.prep, cli.fit_smplx):
+            (option,) = [p for p in command.params if p.name == name]
+            assert option.default == getattr(stage, name), (command.name, name)

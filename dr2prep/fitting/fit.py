@@ -21,6 +21,7 @@ from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.loading import BodyModel
 from dr2prep.bodymodel.openpose_correspondence import BODY, NUM_KEYPOINTS
 from dr2common.errors import Dr2Error
+from dr2common.low_pass import GESTURE_BAND_HZ
 from dr2prep.fitting.camera import DEFAULT_FOCAL_LENGTH, FACING_CAMERA, image_center
 from dr2prep.fitting.objective import Objective, PriorWeights, from_translation
 from dr2prep.fitting.solver import (
@@ -80,7 +81,7 @@ class FitSettings:
     first_frame_iterations: int = 30  # Levenberg-Marquardt iterations per SMPLify-X stage on the reference frames
     reference_frames: int = 1  # frames, spread over the clip, that fix the shape and orientation together
     vposer: str = ""  # a VPoser v1.0 snapshot (.pt or its folder): the body prior and code, as the release
-    low_pass_hz: float = 8.0  # the finished fit's variables low-passed within shots (0: not); smoothing.py says why
+    low_pass_hz: float = GESTURE_BAND_HZ  # the finished fit low-passed within shots (0: not); smoothing.py says why
 
 
 @dataclass

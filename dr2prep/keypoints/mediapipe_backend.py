@@ -279,7 +279,7 @@ def detect_mediapipe(
     paths = [str(p) for p in frames]
     if not paths:
         return np.zeros((0, N_POINTS, 3)), {"frames_with_others_masked": 0, "segments": 0}
-    pool = _WorkerProcesses(workers) if workers > 1 else None
+    processes = _WorkerProcesses(workers) if workers > 1 else None
     try:
         # Pass 1: faces on every face_stride-th frame, to find the speaker among several people
         # (the last frame too, so the tracks of people in view span the whole clip)
@@ -290,7 +290,7 @@ def detect_mediapipe(
             _FaceTask(tuple(paths[i] for i in chunk), width, height, options.min_detection_confidence)
             for chunk in face_chunks
         ]
-        found = _run_tasks(pool, detect_faces, face_tasks, [len(c) for c in face_chunks], "finding people")
+        found = _run_tasks(processes, detect_faces, face_tasks, [len(c) for c in face_chunks], "finding people")
         candidates: list[list[Box]] = [[] for _ in paths]
         for chunk, boxes in zip(face_chunks, found):
             for i, frame_boxes in zip(chunk, boxes):
@@ -303,10 +303,10 @@ def detect_mediapipe(
             _SegmentTask(tuple(paths[i] for i in b), tuple(strips[i] for i in b), width, height, options)
             for b in bounds
         ]
-        parts = _run_tasks(pool, detect_segment, tasks, [len(b) for b in bounds], "keypoints")
+        parts = _run_tasks(processes, detect_segment, tasks, [len(b) for b in bounds], "keypoints")
     finally:
-        if pool is not None:
-            pool.close()
+        if processes is not None:
+            processes.close()
     keypoints = np.concatenate(parts) if parts else np.zeros((0, N_POINTS, 3))
     summary = {
         "frames_with_others_masked": sum(1 for s in strips if s is not None),
