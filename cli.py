@@ -212,18 +212,23 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
                    "0 = the paper].")
 @click.option("--anchor", type=click.FloatRange(0.0, 1.0),
               help="Pull of each window's initial state back to the sample's first [default: dr2's; 0 = the paper].")
+@click.option("--low-pass-hz", type=click.FloatRange(0.0, 15.0, max_open=True),
+              help="Low-pass of the generated motion in Hz [default: dr2's, the band of the fits it learnt from; "
+                   "0 = off, the paper].")
 @click.pass_obj
 def synth(obj: dict, speech: Path, model_dir: Path, out_dir: Path | None, num_samples: int, seed: int,
           init_frame: int | None, grid: bool, no_preview: bool, renderer: str, smplx_model: str | None,
           deepspeech_graph: Path | None, overlap: int | None, state_noise: float | None,
-          view_page: bool = False, anchor: float | None = None, look: str = "person") -> None:
+          view_page: bool = False, anchor: float | None = None, look: str = "person",
+          low_pass_hz: float | None = None) -> None:
     """Gestures for SPEECH (any length): SMPL-X parameters per frame (.npz) and a preview video with the audio."""
     import dr2
 
     outputs = dr2.synthesize(model_dir, speech, out_dir or obj["workspace"] / "synth", num_samples=num_samples,
                              seed=seed, init_frame=init_frame, preview=not no_preview, grid=grid, renderer=renderer,
                              smplx_model=smplx_model, deepspeech_graph=deepspeech_graph, overlap=overlap,
-                             state_noise=state_noise, anchor=anchor, device=obj["device"], look=look)
+                             state_noise=state_noise, anchor=anchor, device=obj["device"], look=look,
+                             low_pass_hz=low_pass_hz)
     for path in dict.fromkeys(p for o in outputs for p in (o.params_path, o.preview_path) if p is not None):
         click.echo(str(path))
     if view_page:

@@ -72,25 +72,27 @@ class Model:
 
     def synthesize(self, speech, num_samples: int = 1, seed: int = 0, init_frame: int | None = None,
                    sample_rate: int | None = None, overlap: int | None = None,
-                   state_noise: float | None = None, anchor: float | None = None) -> list[Sample]:
+                   state_noise: float | None = None, anchor: float | None = None,
+                   low_pass_hz: float | None = None) -> list[Sample]:
         """Gestures for `speech`: a file path (any format ffmpeg reads) or a waveform (N,) / (N, channels).
 
         A waveform is at `sample_rate` (default 16 kHz). Sample k uses seed
         `seed + k` and starts from a random training frame, or from
-        `init_frame` for all. `overlap` / `state_noise` / `anchor` default to `dr2 synth`'s.
+        `init_frame` for all. `overlap` / `state_noise` / `anchor` / `low_pass_hz` default to `dr2 synth`'s.
         """
         from dr2model import synthesis
 
         overlap = synthesis.OVERLAP if overlap is None else overlap
         state_noise = synthesis.STATE_NOISE if state_noise is None else state_noise
         anchor = synthesis.ANCHOR if anchor is None else anchor
+        low_pass_hz = synthesis.LOW_PASS_HZ if low_pass_hz is None else low_pass_hz
         speech_path = None if isinstance(speech, np.ndarray) else Path(speech)
         synthesis.require_decodable(self.loaded, self.model_dir)
         result = synthesis.synthesize_states(
             self.loaded, speech if speech_path is None else speech_path, num_samples, seed, init_frame, self.device,
             self.deepspeech_graph, synthesis.SMOOTHING_RANGE, sample_rate=sample_rate, overlap=overlap,
-            state_noise=state_noise, anchor=anchor, extractor=self.feature_extractor())
-        options = synthesis.synthesis_options(overlap, state_noise, anchor)
+            state_noise=state_noise, anchor=anchor, extractor=self.feature_extractor(), low_pass_hz=low_pass_hz)
+        options = synthesis.synthesis_options(overlap, state_noise, anchor, low_pass_hz=low_pass_hz)
         samples = []
         for k in range(num_samples):
             frame = int(result.init_frames[k])
@@ -192,7 +194,7 @@ def synthesize(model_dir: str | Path, speech: str | Path, out_dir: str | Path, n
                init_frame: int | None = None, preview: bool = True, grid: bool = False, renderer: str = "auto",
                smplx_model: str | None = None, deepspeech_graph: str | Path | None = None,
                overlap: int | None = None, state_noise: float | None = None, anchor: float | None = None,
-               device: str = "auto", look: str = "person"):
+               device: str = "auto", look: str = "person", low_pass_hz: float | None = None):
     """`dr2 synth`: speech file -> `<stem>_seed<S>.npz` + `.json` per sample in `out_dir`, and previews.
 
     Returns one `dr2model.synthesis.SampleOutput` per sample (its paths, seed,
@@ -201,8 +203,8 @@ def synthesize(model_dir: str | Path, speech: str | Path, out_dir: str | Path, n
     from dr2.defaults import resolve_device
     from dr2model.synthesis import synthesize as synthesize_files
 
-    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise), ("anchor", anchor))
-               if v is not None}
+    options = {k: v for k, v in (("overlap", overlap), ("state_noise", state_noise), ("anchor", anchor),
+                                 ("low_pass_hz", low_pass_hz)) if v is not None}
     return synthesize_files(Path(model_dir), Path(speech), Path(out_dir), num_samples=num_samples, seed=seed,
                             init_frame=init_frame, device=resolve_device(device), preview=preview, grid=grid,
                             deepspeech_graph=deepspeech_graph, body_model=smplx_model, renderer=renderer, look=look,

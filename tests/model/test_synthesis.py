@@ -65,9 +65,10 @@ def _jumps(pose: np.ndarray) -> np.ndarray:
 
 
 def test_window_seams_are_as_smooth_as_the_rest(model, long_speech):
-    # The paper's path: stride 127, Eq. 2 only.
-    smoothed = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=1, state_noise=0.0)
-    raw = synthesize_states(model, long_speech, num_samples=3, seed=0, smoothing=0, overlap=1, state_noise=0.0)
+    # The paper's path: stride 127, Eq. 2 only, no low-pass.
+    smoothed = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=1, state_noise=0.0, low_pass_hz=0)
+    raw = synthesize_states(model, long_speech, num_samples=3, seed=0, smoothing=0, overlap=1, state_noise=0.0,
+                            low_pass_hz=0)
     frames = smoothed.pose.shape[1]
     seams = list(window_starts(frames)[1:])  # each window joins at its start frame
     jumps, raw_jumps = _jumps(smoothed.pose), _jumps(raw.pose)
@@ -78,6 +79,33 @@ def test_window_seams_are_as_smooth_as_the_rest(model, long_speech):
     assert jumps[:, seams].mean() < 0.7 * raw_jumps[:, seams].mean()
     # Inside the first window nothing changes (smoothing only acts after a join).
     np.testing.assert_array_equal(smoothed.pose[:, :128], raw.pose[:, :128])
+
+
+def _power_above(x: np.ndarray, hz: float) -> float:
+    """Share of the frame-to-frame change's power above `hz` (30 FPS), over every sample and channel."""
+    steps = np.diff(x, axis=1)
+    steps = (steps - steps.mean(axis=1, keepdims=True)) * np.hanning(steps.shape[1])[None, :, None]  # no leakage
+    spectrum = np.abs(np.fft.rfft(steps, axis=1)) ** 2
+    above = np.fft.rfftfreq(x.shape[1] - 1, 1 / 30) > hz
+    return float(spectrum[:, above].sum() / spectrum.sum())
+
+
+def test_output_is_kept_to_the_fits_band(model, long_speech):
+    from dr2common.low_pass import GESTURE_BAND_HZ
+    from dr2model.synthesis import LOW_PASS_HZ, PAPER_SYNTH_OPTIONS
+
+    assert LOW_PASS_HZ == GESTURE_BAND_HZ and PAPER_SYNTH_OPTIONS["low_pass_hz"] == 0.0
+    kept = synthesize_states(model, long_speech, num_samples=2, seed=0)
+    raw = synthesize_states(model, long_speech, num_samples=2, seed=0, low_pass_hz=0)
+    assert _power_above(raw.pose, 11.0) > 3e-4  # the tiny network's output does reach above the band ...
+    assert _power_above(kept.pose, 11.0) < 1e-3 * _power_above(raw.pose, 11.0)  # ... and the default cuts it
+    assert _power_above(kept.face, 11.0) < 1e-3 * _power_above(raw.face, 11.0)
+    # the gestures themselves stay: the filtered motion is the raw motion less its fast part
+    assert np.abs(kept.pose - raw.pose).mean() < 0.05 * np.abs(raw.pose - raw.pose.mean(axis=1, keepdims=True)).mean()
+    assert kept.pose.shape == raw.pose.shape and kept.pose.dtype == np.float32
+    for bad in (-1.0, 15.0, 40.0):
+        with pytest.raises(Dr2Error, match="--low-pass-hz"):
+            synthesize_states(model, long_speech, low_pass_hz=bad)
 
 
 def test_samples_differ_and_seeds_reproduce(model, long_speech):
@@ -186,8 +214,10 @@ def test_long_speech_features_in_chunks_match_whole(monkeypatch):
 
 def test_cross_faded_overlap_joins_windows_without_a_jump(model, long_speech):
     overlap = 32
-    faded = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=overlap, state_noise=0.0)
-    cut = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=1, state_noise=0.0, smoothing=0)
+    faded = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=overlap, state_noise=0.0,
+                              low_pass_hz=0)
+    cut = synthesize_states(model, long_speech, num_samples=3, seed=0, overlap=1, state_noise=0.0, smoothing=0,
+                            low_pass_hz=0)
     jumps = _jumps(faded.pose)
     seams = seam_frames(faded.pose.shape[1], overlap)
     assert len(seams) >= 2 and all(last - first == overlap - 1 for first, last in seams[:-1])

@@ -69,6 +69,23 @@ def test_synth_look_wooden_draws_the_plain_mannequin(model_dir, speech, tmp_path
     assert "Invalid value for '--look': 'marble' is not one of 'person', 'wooden'" in refused.stderr
 
 
+def test_synth_low_pass_option_reaches_the_samples(model_dir, speech, tmp_path):
+    from dr2model.synthesis import LOW_PASS_HZ
+
+    for hz in (None, 0):
+        option = [] if hz is None else ["--low-pass-hz", hz]
+        run_dr2("synth", speech, "--model", model_dir, "--out", tmp_path / str(hz), "--seed", 3, "--no-preview",
+                *option, check=True, env=ONE_THREAD)
+    default_info = json.loads((tmp_path / "None" / "talk_seed3.json").read_text())
+    raw_info = json.loads((tmp_path / "0" / "talk_seed3.json").read_text())
+    assert default_info["low_pass_hz"] == LOW_PASS_HZ and raw_info["low_pass_hz"] == 0
+    kept, raw = load_sample(tmp_path / "None" / "talk_seed3.npz"), load_sample(tmp_path / "0" / "talk_seed3.npz")
+    jerk = [np.abs(np.diff(p["body_pose"], 3, axis=0)).mean() for p in (kept, raw)]
+    assert jerk[0] < 0.9 * jerk[1], jerk  # the default's fast part is cut; 0 writes the network's output as is
+    refused = run_dr2("synth", speech, "--model", model_dir, "--low-pass-hz", 15)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr and "--low-pass-hz" in refused.stderr
+
+
 @pytest.mark.slow
 def test_eval_prints_the_table_and_writes_json(model_dir, speech, tmp_path):
     result = run_dr2("eval", "--model", model_dir, "--audio", speech, "--num-samples", 2, "--json", tmp_path / "e.json",
