@@ -31,6 +31,7 @@ from dr2model.dataset import clip_arrays_from_params  # noqa: E402
 from dr2model.demo_input import speech_like_audio, syllable_onsets, write_wav  # noqa: E402
 from dr2model.network import WINDOW  # noqa: E402
 from dr2model.synthesis import (  # noqa: E402
+    LOW_PASS_HZ,
     generate_states,
     initial_states,
     smplx_params,
@@ -41,6 +42,7 @@ from dr2model.synthesis import (  # noqa: E402
 from dr2model.train import TrainSettings, train_model  # noqa: E402
 from dr2prep.audio.extractor import frame_features, make_extractor  # noqa: E402
 from dr2prep.audio.reading import load_audio  # noqa: E402
+from dr2common.low_pass import low_pass  # noqa: E402
 from dr2common.progress import set_quiet  # noqa: E402
 from dr2common.rates import FPS
 
@@ -125,6 +127,7 @@ def synthesis_figures(model_dir: Path, wav: Path, threads: int) -> list[tuple[st
     states, _, _ = initial_states(model, 1, 0, None)
     network_s, (pose, face) = timed(lambda: generate_states(model.network, features, states))
     identity = model.codecs.clips[0]
+    low_pass_s, _ = timed(lambda: low_pass(pose[0], [(0, len(pose[0]))], FPS, LOW_PASS_HZ))
     decode_s, _ = timed(lambda: smplx_params(model, pose[0, :frames], face[0, :frames], identity))
     starts = window_starts(len(features))
 
@@ -137,7 +140,7 @@ def synthesis_figures(model_dir: Path, wav: Path, threads: int) -> list[tuple[st
     with tempfile.TemporaryDirectory() as out:
         end_to_end_s, _ = timed(lambda: synthesize(model_dir, wav, Path(out), preview=False))
     return [("audio features (builtin)", features_s), ("recurrent network, 1 sample", network_s),
-            ("decode to SMPL-X params", decode_s), ("synthesize() end to end, no preview", end_to_end_s),
+            ("low-pass of the output (1 sample)", low_pass_s), ("decode to SMPL-X params", decode_s), ("synthesize() end to end, no preview", end_to_end_s),
             ("baseline: all windows in one batch", baseline_s), ("windows", float(len(starts)))]
 
 

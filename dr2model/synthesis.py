@@ -105,13 +105,21 @@ def window_starts(frames: int, window: int = WINDOW, stride: int = STRIDE) -> np
     return np.asarray(starts)
 
 
+def join_offset(shared: int, overlap: int) -> int:
+    """Frame of a window (from its start) where it takes over from the frames already generated: its first
+    frame when it shares `overlap` of them, and for the end-aligned last window, which may share up to 127, the
+    frame `overlap` before their end, so that it too is cross-faded over `overlap` frames and no more (two
+    gestures averaged over most of a window would be one smaller gesture)."""
+    return max(shared - overlap, 0)
+
+
 def seam_frames(frames: int, overlap: int = OVERLAP) -> list[tuple[int, int]]:
     """Where windows join, as (first, last) frames (inclusive) of each join after the first window: the
     cross-faded frames and the first frame that only the new window gives (a pop would show there)."""
     starts = window_starts(frames, WINDOW, WINDOW - overlap)
     done, seams = WINDOW, []
     for start in starts[1:]:
-        seams.append((int(start) + 1, done))
+        seams.append((int(start) + join_offset(done - int(start), overlap) + 1, done))
         done = int(start) + WINDOW
     return seams
 
@@ -143,11 +151,13 @@ def generate_states(
     end); window w starts at frame s from the pose already generated there.
     Eq. 2 adds max(0, 1 − t/k)·ε with ε = P̂(s) − P̂_w(s), so the new window
     begins exactly where the sequence stands and the offset fades out over k
-    frames (`smoothing = 0` turns it off); without cross-fade (and for an
-    end-aligned last window) the join is the last frame already generated. With `overlap` > 1 the frames
+    frames (`smoothing = 0` turns it off); without cross-fade the join is the
+    last frame already generated. With `overlap` > 1 the frames
     the two windows share after s are cross-faded (crossfade_weights) instead
     of being cut, so velocity carries over too; `overlap = 1` is the release's
-    stride 127, where only frame s is shared. `state_noise` σ > 0 adds Eq. 1's
+    stride 127, where only frame s is shared. The end-aligned last window,
+    which may share more, takes over `overlap` frames before the end of what
+    is generated (join_offset). `state_noise` σ > 0 adds Eq. 1's
     ξ ~ N(0, σ) to each window's initial state as the network sees it (not to
     the sequence), drawn per sample from `seeds` (N,) (default 0..N−1), so a
     sample does not depend on how many are drawn with it. All N samples share
@@ -185,8 +195,9 @@ def generate_states(
                     seen = state + state_noise * noise.to(device)
                 pose, face = network.generate(encoded[i:i + 1].expand(count, -1, -1), seen)  # (N, 128, D), (N, 128, 10)
                 shared = done - start  # frames of this window already generated (0 for the first window)
-                # Eq. 2 at the join: the window's first shared frame when cross-fading, else its last one.
-                join = 0 if overlap > 1 else shared - 1
+                # Eq. 2 at the join: the window's first shared frame when cross-fading, else its last one
+                # (the end-aligned last window joins `overlap` frames before the end of what is generated).
+                join = join_offset(shared, overlap)
                 if shared > 0 and ramp is not None:
                     epsilon = torch.from_numpy(pose_out[:, start + join]).to(device) - pose[:, join]
                     shifted = torch.zeros_like(pose)
@@ -194,10 +205,10 @@ def generate_states(
                     pose = pose + shifted
                 pose, face = pose.float().cpu().numpy(), face.float().cpu().numpy()
                 if shared > 1 and overlap > 1:
-                    weight = crossfade_weights(shared - 1).numpy()[None, :, None]
-                    blend = slice(start + 1, done)
-                    pose_out[:, blend] = (1 - weight) * pose_out[:, blend] + weight * pose[:, 1:shared]
-                    face_out[:, blend] = (1 - weight) * face_out[:, blend] + weight * face[:, 1:shared]
+                    weight = crossfade_weights(shared - join - 1).numpy()[None, :, None]
+                    blend = slice(start + join + 1, done)
+                    pose_out[:, blend] = (1 - weight) * pose_out[:, blend] + weight * pose[:, join + 1:shared]
+                    face_out[:, blend] = (1 - weight) * face_out[:, blend] + weight * face[:, join + 1:shared]
                 keep = slice(max(shared, 0), WINDOW)
                 pose_out[:, done:start + WINDOW] = pose[:, keep]
                 face_out[:, done:start + WINDOW] = face[:, keep]

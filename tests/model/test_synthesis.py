@@ -16,6 +16,7 @@ from dr2model.synthesis import (
     STRIDE,
     load_sample,
     seam_frames,
+    speech_features,
     synthesize,
     synthesize_states,
     window_starts,
@@ -210,6 +211,21 @@ def test_long_speech_features_in_chunks_match_whole(monkeypatch):
     assert chunked.shape == whole.shape
     assert np.abs(chunked - whole).mean() < 0.005 * np.abs(whole).mean()
     assert np.median(np.abs(chunked - whole)) < 1e-5  # rows land exactly where whole-signal rows do
+
+
+def test_the_end_aligned_last_window_is_cross_faded_over_the_overlap_only(model, long_speech):
+    from dr2model.synthesis import OVERLAP, generate_states
+
+    features, _ = speech_features(model, long_speech)
+    states = model.state_bank[[10, 200]].numpy()
+    one_window = generate_states(model.network, features[:128], states, overlap=OVERLAP)[0]
+    two_windows = generate_states(model.network, features[:150], states, overlap=OVERLAP)[0]  # starts 0 and 22
+    takes_over = 128 - OVERLAP  # frame 96: the last window shares 106 frames but blends only the last 31
+    assert seam_frames(150, OVERLAP) == [(takes_over + 1, 128)]
+    # the first window's frames stand until then (up to float noise: the audio is encoded in another batch) ...
+    np.testing.assert_allclose(two_windows[:, :takes_over + 1], one_window[:, :takes_over + 1], atol=1e-5)
+    # ... and the last window blends in after
+    assert np.abs(two_windows[:, takes_over + 1:128] - one_window[:, takes_over + 1:128]).mean() > 1e-4
 
 
 def test_cross_faded_overlap_joins_windows_without_a_jump(model, long_speech):
