@@ -167,9 +167,10 @@ def preview_figures(model_dir: Path, wav: Path) -> list[tuple[str, float, float]
     with tempfile.TemporaryDirectory() as out:
         outputs = synthesize(model_dir, wav, Path(out), preview=False)
         params = load_sample(outputs[0].params_path)
-        layer = body.smplx_layer(batch_size=32)
+        drawn = min(32, outputs[0].frames)  # frames timed for drawing alone (a short --preview-seconds has fewer)
+        layer = body.smplx_layer(batch_size=drawn)
         camera = choose_camera(layer, [params], framed_vertices(body), PREVIEW_SIZE)
-        vertices, face_points = posed_frames(layer, params, 0, 32)
+        vertices, face_points = posed_frames(layer, params, 0, drawn)
         for kind in ("builtin", "pyrender"):
             try:
                 draw = make_renderer(kind, PREVIEW_SIZE, look_figure(body, "person"))
