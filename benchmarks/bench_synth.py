@@ -140,7 +140,8 @@ def synthesis_figures(model_dir: Path, wav: Path, threads: int) -> list[tuple[st
     with tempfile.TemporaryDirectory() as out:
         end_to_end_s, _ = timed(lambda: synthesize(model_dir, wav, Path(out), preview=False))
     return [("audio features (builtin)", features_s), ("recurrent network, 1 sample", network_s),
-            ("low-pass of the output (1 sample)", low_pass_s), ("decode to SMPL-X params", decode_s), ("synthesize() end to end, no preview", end_to_end_s),
+            ("low-pass of the output (1 sample)", low_pass_s), ("decode to SMPL-X params", decode_s),
+            ("synthesize() end to end, no preview", end_to_end_s),
             ("baseline: all windows in one batch", baseline_s), ("windows", float(len(starts)))]
 
 
