@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from dr2prep import fit_defaults
 from dr2prep.choices import FEATURE_KINDS, FIT_MODES, KEYPOINT_BACKENDS, STAGES
 from dr2model.choices import LOOKS
 from dr2common.device import DEVICE_CHOICES
@@ -39,19 +40,21 @@ def fit_options(command):
     options = [
         click.option("--smplx-model", help="'open' or the path of SMPL-X's SMPLX_NEUTRAL.npz (.pkl is refused) "
                                            "[default: $DR2_SMPLX_MODEL, else the open body]."),
-        click.option("--mode", type=click.Choice(FIT_MODES), default="window", show_default=True,
+        click.option("--mode", type=click.Choice(FIT_MODES), default=fit_defaults.MODE, show_default=True,
                      help="window: frames of a window together (fast); sequential: frame after frame (the paper); "
                           "per-frame: no temporal terms."),
-        click.option("--focal-length", type=click.FloatRange(min=1.0), default=5000.0, show_default=True,
-                     help="Pinhole focal length in px; principal point at the image centre."),
-        click.option("--motion-weight", type=click.FloatRange(min=0.0), default=1e4, show_default=True,
+        click.option("--focal-length", type=click.FloatRange(min=1.0), default=fit_defaults.FOCAL_LENGTH,
+                     show_default=True, help="Pinhole focal length in px; principal point at the image centre."),
+        click.option("--motion-weight", type=click.FloatRange(min=0.0), default=fit_defaults.MOTION_WEIGHT,
+                     show_default=True,
                      help="ω of DR²'s motion loss per rad² (the data term is in mm at the body)."),
-        click.option("--window", type=click.IntRange(min=1), default=32, show_default=True,
+        click.option("--window", type=click.IntRange(min=1), default=fit_defaults.WINDOW, show_default=True,
                      help="Frames optimised together in window mode."),
         click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot: body prior and code."),
-        click.option("--low-pass-hz", type=click.FloatRange(min=0.0, max=15.0, max_open=True), default=8.0,
-                     show_default=True, help="Low-pass the finished fit at this frequency within shots, removing "
-                                             "keypoint jitter (0: keep the raw fit)."),
+        click.option("--low-pass-hz", type=click.FloatRange(min=0.0, max=15.0, max_open=True),
+                     default=fit_defaults.LOW_PASS_HZ, show_default=True,
+                     help="Low-pass the finished fit at this frequency within shots, removing keypoint jitter "
+                          "(0: keep the raw fit)."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dr2prep import fit_defaults
 from dr2prep.workspace import DEFAULT_WORKSPACE
 
 
-def fit_settings(mode: str = "window", focal_length: float = 5000.0, motion_weight: float = 1e4, window: int = 32,
-                 vposer: str | Path | None = None, low_pass_hz: float = 8.0):
+def fit_settings(mode: str = fit_defaults.MODE, focal_length: float = fit_defaults.FOCAL_LENGTH,
+                 motion_weight: float = fit_defaults.MOTION_WEIGHT, window: int = fit_defaults.WINDOW,
+                 vposer: str | Path | None = None, low_pass_hz: float = fit_defaults.LOW_PASS_HZ):
     """`FitSettings` from the fit options `dr2 prep` and `dr2 fit-smplx` share (same defaults)."""
     from dr2prep.fitting.fit import FitSettings
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-GESTURE_BAND_HZ = 8.0  # co-speech gesture motion lies below this; a fit's velocity above it is mostly jitter
+from dr2common.rates import GESTURE_BAND_HZ
+
 MIN_FRAMES = 16  # shorter pieces are too short for the filter's start-up (filtfilt pads 15 frames) and stay as they are
 ORDER = 4
 

@@ -19,8 +19,8 @@ def test_clip_with_several_videos_is_one_line(make_video, tmp_path):
 
 
 def test_the_fit_options_default_to_fit_settings():
-    """The CLI cannot import FitSettings (torch) for its defaults, so `prep`, `fit-smplx` and `dr2.fit_settings`
-    repeat them: they must stay the stage's."""
+    """`prep`, `fit-smplx` and `dr2.fit_settings` cannot import FitSettings (torch) for their defaults; they read
+    dr2prep.fit_defaults, as FitSettings does: each must show the stage's."""
     import inspect
 
     import cli

@@ -10,7 +10,6 @@ import math
 
 import torch
 
-DEFAULT_FOCAL_LENGTH = 5000.0  # pixels; what SMPLify-X and the DR² release used
 FACING_CAMERA = (math.pi, 0.0, 0.0)  # global_orient that turns SMPL-X's rest pose to face the camera
 
 

@@ -21,8 +21,8 @@ from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.loading import BodyModel
 from dr2prep.bodymodel.openpose_correspondence import BODY, NUM_KEYPOINTS
 from dr2common.errors import Dr2Error
-from dr2common.low_pass import GESTURE_BAND_HZ
-from dr2prep.fitting.camera import DEFAULT_FOCAL_LENGTH, FACING_CAMERA, image_center
+from dr2prep import fit_defaults
+from dr2prep.fitting.camera import FACING_CAMERA, image_center
 from dr2prep.fitting.objective import Objective, PriorWeights, from_translation
 from dr2prep.fitting.solver import (
     BlockTridiagonalSystem,
@@ -70,18 +70,18 @@ class FitSettings:
     (benchmarks/bench_fit.py sweeps ω; 1e5 starts to smooth real motion away).
     """
 
-    mode: str = "window"
-    focal_length: float = DEFAULT_FOCAL_LENGTH
-    motion_weight: float = 1e4  # ω of DR²'s motion loss, per rad² of body and hand pose change
+    mode: str = fit_defaults.MODE
+    focal_length: float = fit_defaults.FOCAL_LENGTH
+    motion_weight: float = fit_defaults.MOTION_WEIGHT  # ω of DR²'s motion loss, per rad² of body and hand motion
     translation_motion_weight: float = 1e6  # ours, the same tie for translation: per m² of x, y and per (log depth)²
     iterations: int = 6  # Levenberg-Marquardt iterations per window (window) or per frame (sequential, per-frame)
-    window: int = 32  # frames optimised together in window mode
+    window: int = fit_defaults.WINDOW  # frames optimised together in window mode
     rho: float = 100.0  # Geman-McClure scale in millimetres at the body
     final_weights: PriorWeights = field(default_factory=lambda: FIRST_FRAME_STAGES[-1])
     first_frame_iterations: int = 30  # Levenberg-Marquardt iterations per SMPLify-X stage on the reference frames
     reference_frames: int = 1  # frames, spread over the clip, that fix the shape and orientation together
     vposer: str = ""  # a VPoser v1.0 snapshot (.pt or its folder): the body prior and code, as the release
-    low_pass_hz: float = GESTURE_BAND_HZ  # the finished fit low-passed within shots (0: not); smoothing.py says why
+    low_pass_hz: float = fit_defaults.LOW_PASS_HZ  # the finished fit low-passed within shots (0: not): smoothing.py
 
 
 @dataclass
