@@ -38,7 +38,7 @@ from dr2common.errors import Dr2Error
 from dr2prep.fitting.params_file import read_npz
 from dr2common.progress import progress_bar, say
 from dr2common.atomic import savez_atomic, write_json_atomic
-from dr2common.low_pass import GESTURE_BAND_HZ, low_pass
+from dr2common.low_pass import GESTURE_BAND_HZ, cutoff_problem, low_pass
 from dr2common.rates import FPS, SAMPLE_RATE
 from dr2common.smplx_params import NUM_BETAS, SMPLX_KEYS
 
@@ -336,7 +336,8 @@ def synthesize_states(model: LoadedModel, audio, num_samples: int = 1, seed: int
     low-passed at `low_pass_hz` (0: as generated)."""
     if num_samples < 1:
         raise Dr2Error(f"--num-samples must be at least 1 (got {num_samples})")
-    check_low_pass(low_pass_hz)
+    if (problem := cutoff_problem(low_pass_hz, FPS)) is not None:
+        raise Dr2Error(problem)
     features, frames = speech_features(model, audio, deepspeech_graph, device, sample_rate, extractor)
     states, init_frames, seeds = initial_states(model, num_samples, seed, init_frame, start_state=start_state)
     pose, face = generate_states(model.network, features, states, smoothing, device, overlap=overlap,
@@ -346,13 +347,6 @@ def synthesize_states(model: LoadedModel, audio, num_samples: int = 1, seed: int
             pose[k] = low_pass(pose[k], [(0, pose.shape[1])], FPS, low_pass_hz)
             face[k] = low_pass(face[k], [(0, face.shape[1])], FPS, low_pass_hz)
     return Synthesis(pose[:, :frames], face[:, :frames], init_frames, seeds)
-
-
-def check_low_pass(hz: float) -> None:
-    """Refuse a low-pass the frame rate cannot carry (0 turns it off)."""
-    if not (hz == 0 or 0 < hz < FPS / 2):
-        raise Dr2Error(f"--low-pass-hz must be 0 (off) or between 0 and {FPS / 2:g} Hz (got {hz:g}); "
-                       f"the default {LOW_PASS_HZ:g} keeps the fits' band")
 
 
 # --- SMPL-X parameters ----------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from dr2prep.fitting.objective import reprojection_error_px, to_translation
 from dr2prep.fitting.params_file import PARAMS_NAME, save_params
 from dr2prep.fitting.smoothing import low_pass_fit
 from dr2prep.keypoints.openpose_format import load_keypoints
+from dr2common.low_pass import cutoff_problem
 from dr2common.progress import progress_bar, say
 from dr2prep.shots import read_cuts, shot_ranges
 from dr2common.atomic import savez_atomic, write_json_atomic
@@ -70,9 +71,8 @@ def check_settings(settings: FitSettings) -> None:
         problems.append("--window and the fit's iterations must be at least 1")
     if settings.reference_frames < 1:
         problems.append("the fit's reference_frames must be at least 1")
-    if not 0 <= settings.low_pass_hz < FPS / 2:
-        problems.append(f"--low-pass-hz must be 0 (no filter) or below {FPS / 2:g} (half the frame rate), "
-                        f"got {settings.low_pass_hz:g}")
+    if (problem := cutoff_problem(settings.low_pass_hz, FPS)) is not None:
+        problems.append(problem)
     if problems:
         raise Dr2Error("; ".join(problems))
 

@@ -33,3 +33,11 @@ def test_pieces_are_filtered_apart_and_short_ones_kept():
 def test_a_cutoff_outside_the_band_is_refused(hz):
     with pytest.raises(ValueError, match="0 < hz < 15"):
         low_pass(np.zeros(40), [(0, 40)], FPS, hz)
+
+
+def test_a_user_cutoff_is_checked_in_one_place():
+    from dr2common.low_pass import cutoff_problem
+
+    assert cutoff_problem(0.0, FPS) is None and cutoff_problem(8.0, FPS) is None and cutoff_problem(14.9, FPS) is None
+    for bad in (-1.0, 15.0, 40.0, float("nan")):
+        assert cutoff_problem(bad, FPS).startswith("--low-pass-hz must be 0 (no filter) or below 15"), bad
