@@ -322,7 +322,7 @@ def info(as_json: bool) -> None:
 
 
 def main() -> None:
-    """Entry point: user-fixable problems become one line and exit code 2."""
+    """Entry point: user-fixable problems (click's usage errors too) become one line and exit code 2."""
     try:
         dr2.main(standalone_mode=False)
     except Dr2Error as error:
@@ -331,6 +331,10 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("dr2: interrupted; finished stages are kept", err=True)
         sys.exit(130)
+    except click.UsageError as error:
+        command = " ".join(["dr2", *(error.ctx.command_path.split()[1:] if error.ctx else [])])
+        click.echo(f"dr2: error: {error.format_message().rstrip('.')}; see `{command} --help`", err=True)
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

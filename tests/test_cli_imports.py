@@ -1,7 +1,7 @@
 """The CLI and `import dr2` start light: no torch, OpenCV, MediaPipe, SMPL-X, numpy or tqdm until a command runs.
 
-Also: every command's --help works, --version answers, and every `--flag` a
-library error message names is an option the CLI really has.
+Also: every command's --help works, --version answers, a usage mistake is one
+line, and every `--flag` a library error message names is an option the CLI really has.
 """
 
 from __future__ import annotations
@@ -96,3 +96,17 @@ def test_library_messages_name_only_flags_the_cli_has():
                 continue
             unknown += [f"{path.relative_to(ROOT)}:{number}: {f}" for f in flag.findall(line) if f not in known]
     assert not unknown, "\n".join(unknown)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    (
+        (("fit-smplx", "--window", "0", "clip"), "Invalid value for '--window': 0 is not in the range x>=1; see `dr2 fit-smplx --help`"),
+        (("synth",), "Missing argument 'SPEECH'; see `dr2 synth --help`"),
+        (("no-such-command",), "No such command 'no-such-command'; see `dr2 --help`"),
+    ),
+)
+def test_a_usage_mistake_is_one_line_naming_the_help(args, says):
+    result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"dr2: error: {says}"]
