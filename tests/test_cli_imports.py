@@ -101,7 +101,8 @@ def test_library_messages_name_only_flags_the_cli_has():
 @pytest.mark.parametrize(
     ("args", "says"),
     (
-        (("fit-smplx", "--window", "0", "clip"), "Invalid value for '--window': 0 is not in the range x>=1; see `dr2 fit-smplx --help`"),
+        (("fit-smplx", "--window", "0", "clip"),
+         "Invalid value for '--window': 0 is not in the range x>=1; see `dr2 fit-smplx --help`"),
         (("synth",), "Missing argument 'SPEECH'; see `dr2 synth --help`"),
         (("no-such-command",), "No such command 'no-such-command'; see `dr2 --help`"),
     ),
