@@ -17,6 +17,9 @@ from dr2common.device import DEVICE_CHOICES
 from dr2common.errors import Dr2Error
 from dr2prep.workspace import DEFAULT_WORKSPACE
 
+# `dr2` alone shows its help through this usage error (click 8.2 and later; 8.1 exits normally instead)
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--workspace", type=click.Path(path_type=Path), default=DEFAULT_WORKSPACE, show_default=True,
@@ -331,6 +334,9 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("dr2: interrupted; finished stages are kept", err=True)
         sys.exit(130)
+    except NO_ARGS_IS_HELP as error:
+        error.show()
+        sys.exit(error.exit_code)
     except click.UsageError as error:
         command = " ".join(["dr2", *(error.ctx.command_path.split()[1:] if error.ctx else [])])
         click.echo(f"dr2: error: {error.format_message().rstrip('.')}; see `{command} --help`", err=True)
