@@ -108,12 +108,12 @@ def test_library_messages_name_only_flags_the_cli_has():
     ),
 )
 def test_a_usage_mistake_is_one_line_naming_the_help(args, says):
-    result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"dr2: error: {says}"]
 
 
 def test_dr2_alone_shows_its_help():
-    result = subprocess.run([sys.executable, "-m", "cli"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "cli"], cwd=ROOT, capture_output=True, text=True, check=False)
     shown = result.stdout + result.stderr
     assert "Commands:" in shown and "prep" in shown and "dr2: error" not in shown
