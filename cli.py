@@ -15,6 +15,7 @@ from dr2prep.choices import FEATURE_KINDS, FIT_MODES, KEYPOINT_BACKENDS, STAGES
 from dr2model.choices import LOOKS
 from dr2common.device import DEVICE_CHOICES
 from dr2common.errors import Dr2Error
+from dr2common.rates import FPS  # a low-pass cutoff must stay below half of it (dr2common.low_pass.cutoff_problem)
 from dr2prep.workspace import DEFAULT_WORKSPACE
 
 # `dr2` alone shows its help through this usage error (click 8.2 and later; 8.1 exits normally instead)
@@ -54,7 +55,7 @@ def fit_options(command):
         click.option("--window", type=click.IntRange(min=1), default=fit_defaults.WINDOW, show_default=True,
                      help="Frames optimised together in window mode."),
         click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot: body prior and code."),
-        click.option("--low-pass-hz", type=click.FloatRange(min=0.0, max=15.0, max_open=True),
+        click.option("--low-pass-hz", type=click.FloatRange(min=0.0, max=FPS / 2, max_open=True),
                      default=fit_defaults.LOW_PASS_HZ, show_default=True,
                      help="Low-pass the finished fit at this frequency within shots, removing keypoint jitter "
                           "(0: keep the raw fit)."),
@@ -218,7 +219,7 @@ def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_st
                    "0 = the paper].")
 @click.option("--anchor", type=click.FloatRange(0.0, 1.0),
               help="Pull of each window's initial state back to the sample's first [default: dr2's; 0 = the paper].")
-@click.option("--low-pass-hz", type=click.FloatRange(0.0, 15.0, max_open=True),
+@click.option("--low-pass-hz", type=click.FloatRange(0.0, FPS / 2, max_open=True),
               help="Low-pass of the generated motion in Hz [default: dr2's, the band of the fits it learnt from; "
                    "0 = off, the paper].")
 @click.pass_obj
