@@ -5,7 +5,8 @@ Run: python benchmarks/bench_prep.py [VIDEO] [--workers 1 auto] [--loops 1] [--t
 other in this run, so the ratios compare like with like. Peak RSS is the largest sum over the prep's
 process tree (the keypoint workers included), sampled every 0.2 s. `--loops K` plays the video K
 times (stream copy), for memory against length. The machine may be shared: the load average
-(1 min) at the start and end of every row says how busy it was, and CPU seconds (which load
+(1 min) at the start and end of every row says how busy it was, its steal share (the CPU time the
+host gave to other virtual machines) how shared the host was, and CPU seconds (which load
 inflates far less than wall seconds) give an estimate of the idle machine's wall time.
 """
 
@@ -116,6 +117,14 @@ def idle_seconds(stages: dict, workers: int, cores: int) -> dict[str, float]:
     return estimate
 
 
+def machine_cpu_jiffies() -> tuple[int, int]:
+    """(all CPU time, the part the hypervisor gave to other guests: "steal") of the whole machine, in
+    clock ticks since boot (Linux /proc/stat). Steal is time this machine's cores wanted and did not get."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return sum(values[:8]), values[7]
+
+
 def tree_rss_bytes(root_pid: int) -> int:
     """Resident memory of a process and all its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
@@ -142,6 +151,7 @@ def tree_rss_bytes(root_pid: int) -> int:
 def run_config(video: Path, workers: int, workspace_root: Path | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-prep-", dir=workspace_root) as workspace:
         load_before = os.getloadavg()[0]
+        total_before, steal_before = machine_cpu_jiffies()
         child = subprocess.Popen([sys.executable, __file__, "--measure", str(video), workspace, str(workers)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         peak, stage_peaks = 0, {}
@@ -160,7 +170,9 @@ def run_config(video: Path, workers: int, workspace_root: Path | None) -> dict:
         if child.returncode != 0:
             raise SystemExit(f"prep with {workers} workers failed:\n{err[-3000:]}")
         result = json.loads(out.strip().splitlines()[-1])
+        total_after, steal_after = machine_cpu_jiffies()
         result.update(workers=workers, peak_rss_mib=peak / 2**20, load_before=load_before,
+                      steal_share=(steal_after - steal_before) / max(1, total_after - total_before),
                       load_after=os.getloadavg()[0], stage_peak_rss_mib={k: v / 2**20 for k, v in stage_peaks.items()})
         return result
 
@@ -187,7 +199,7 @@ def print_table(rows: list[dict]) -> None:
         print(f"{row['workers']:>7} " + " ".join(f"{c:>15}" for c in cells)
               + f" {row['total']:>7.1f}/{total_cpu:<7.1f} {row['frames'] / row['total']:>8.1f}"
               + f" {row['total'] / row['duration']:>6.2f} {row['peak_rss_mib']:>8.0f}"
-              + f" {row['load_before']:>8.2f}/{row['load_after']:<8.2f}")
+              + f" {row['load_before']:>8.2f}/{row['load_after']:<8.2f} {100 * row['steal_share']:>7.1f}")
     print("peak RSS per stage (MiB, whole process tree): " + "; ".join(
         f"{row['workers']} workers: " + ", ".join(f"{s} {row['stage_peak_rss_mib'].get(s, 0):.0f}" for s in stages)
         for row in rows))
@@ -211,7 +223,8 @@ def print_table(rows: list[dict]) -> None:
               f"{base['total'] / row['total']:.2f}x ({ratios})")
     best = min(rows, key=lambda r: r["total"])
     print(f"measured: best whole prep {best['total'] / best['duration']:.2f}x the clip's duration "
-          f"(load above 0 means other work shared the cores)")
+          f"(load above 0 means other work shared the cores; steal above 0, that the host gave part of them to "
+          f"other machines)")
 
 
 def cpu(stage: dict) -> float:

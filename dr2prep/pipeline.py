@@ -17,7 +17,7 @@ from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
 from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
 from dr2prep.fitting.fit import FitSettings
-from dr2prep.fitting.stage import run_fit_stage, warm_up_torch
+from dr2prep.fitting.stage import run_fit_stage, warm_up_fit_stage
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, check_same_source, check_video_file, prepare_media
 from dr2common.progress import warn
@@ -126,7 +126,7 @@ def prepare_clip(
         beside = [s for s in stages if s in BESIDE_KEYPOINTS] if "keypoints" in stages else []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up") as warm_up:
             if "media" in stages and "smplx" in stages:
-                warm_up.submit(warm_up_torch)  # beside ffmpeg, which leaves a core partly free; the fit starts warm
+                warm_up.submit(warm_up_fit_stage)  # beside ffmpeg, which leaves a core partly free
             for stage in stages:
                 if stage in beside:
                     continue

@@ -46,6 +46,7 @@ from dr2prep.shots import read_cuts, shot_ranges
 from dr2common.atomic import savez_atomic, write_json_atomic
 from dr2prep.stage import StageOutcome, StageSpec, run_stage, upstream_fingerprint
 from dr2common.rates import FPS
+from dr2common.quick_exit import exit_quickly_when_done
 from dr2common.side_by_side import share_out
 
 SMPLX_STAGE = StageSpec(name="smplx", version="4", outputs=("smplx",), resumable=True)
@@ -194,14 +195,22 @@ _WORKER: dict = {}  # in a fit helper process: its job, and the objective built 
 def warm_up_torch() -> None:
     """Import what torch loads on the fit's first call: torch._dynamo, which many ops pull in lazily.
 
-    That import takes 1.5-3 s of one core. Done beside the media stage (ffmpeg leaves a core
-    partly free) and in each fit helper as it starts, it is off the fit's critical path: the
-    reference fit, which runs on one core, starts warm.
+    That import takes 1.5-3 s of one core; each fit helper does it as it starts, beside the
+    reference fit (which runs on one core).
     """
     import torch._dynamo  # noqa: F401
 
 
+def warm_up_fit_stage() -> None:
+    """Import, beside the media stage (ffmpeg leaves a core partly free), what the fit stage would
+    otherwise import on its critical path with the other core idle: torch._dynamo (1.5-3 s) before
+    the reference fit, and scipy.signal (about 1 s) for the low-pass of the finished fit."""
+    warm_up_torch()
+    import scipy.signal  # noqa: F401
+
+
 def _start_fit_worker(job: _FitJob) -> None:
+    exit_quickly_when_done()
     torch.set_num_threads(1)  # as the stage does in its own process
     _WORKER["job"] = job
     warm_up_torch()
@@ -229,14 +238,25 @@ def _fit_chunks(job: _FitJob, objective, reference: ReferenceFit, start: int, en
         started = time.time()
 
 
-def _start_helpers(job: _FitJob, count: int) -> ProcessPoolExecutor:
-    """`count` spawned fit helpers, started now: their start-up (importing torch, receiving the
-    job) runs beside the reference fit, which uses one core."""
+def _start_helpers(job: _FitJob, count: int) -> tuple[ProcessPoolExecutor, threading.Thread]:
+    """`count` spawned fit helpers, and the thread starting them.
+
+    Starting a spawned helper blocks the caller until the helper has imported torch and read the
+    job (about 2 s), so a thread does it: the reference fit, on one core, starts at once and the
+    helpers start beside it.
+    """
     pool = ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"), initializer=_start_fit_worker,
                                initargs=(job,))
-    for _ in range(count):
-        pool.submit(_worker_ready)
-    return pool
+
+    def start_all() -> None:
+        # A helper that cannot start raises again when the fit sends it work, in the fit's own thread.
+        with contextlib.suppress(Exception):
+            for _ in range(count):
+                pool.submit(_worker_ready)
+
+    starter = threading.Thread(target=start_all, name="fit-helpers-start")
+    starter.start()
+    return pool, starter
 
 
 def _fit_groups(job: _FitJob, objective, reference: ReferenceFit, groups, pool: ProcessPoolExecutor, helpers: int,
@@ -290,7 +310,7 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
     workers = min(workers, (frames - start) // FIT_FRAMES_PER_WORKER)
     groups = shot_groups(start, frames, cuts, SHOT_GROUPS_PER_WORKER * workers) if workers > 1 else []
     # Helpers only where there are ranges of shots to share; this process is one of the workers.
-    pool = _start_helpers(job, workers - 1) if len(groups) > 1 else None
+    pool, starter = _start_helpers(job, workers - 1) if len(groups) > 1 else (None, None)
     try:
         reference, reference_seconds = _reference(partial, body, keypoints, image_size, settings, device, vposer)
         if start:
@@ -313,8 +333,11 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
             for chunk in _fit_chunks(job, objective, reference, start, frames, previous):
                 commit(chunk)
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        stopping = None
+        if pool is not None:  # stopped from a thread, beside the low-pass below
+            starter.join()
+            stopping = threading.Thread(target=pool.shutdown, kwargs={"cancel_futures": True}, name="fit-helpers-stop")
+            stopping.start()
     chunks += sorted(new_chunks, key=lambda c: c["start"])
     bar.close()
     fit_seconds = seconds_before + (time.time() - started)
@@ -350,6 +373,8 @@ def _fit_clip(partial: Path, body, keypoints, image_size, fps, settings: FitSett
         "settings": dataclasses.asdict(settings),
     }
     write_json_atomic(out_dir / REPORT_NAME, report)
+    if stopping is not None:
+        stopping.join()  # the helpers have exited: none outlives the stage
     median = quality["all"]["median"]
     if median is not None:
         say(f"smplx: median reprojection error {median:.2f} px ({median / height:.2%} of the image height), "

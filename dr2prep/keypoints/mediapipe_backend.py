@@ -37,6 +37,7 @@ from dr2prep.keypoints.mediapipe_mapping import FACE_MESH_TO_FACE70, HAND21_TO_O
 from dr2prep.keypoints.openpose_format import BODY, FACE, HAND_LEFT, HAND_RIGHT, N_POINTS
 from dr2prep.keypoints.tracking import Box, keep_strips
 from dr2common.progress import progress_bar
+from dr2common.quick_exit import exit_quickly_when_done
 from dr2common.side_by_side import share_out
 
 # The pose model bundled in the 0.10.x wheels is the "full" one (complexity 1);
@@ -231,7 +232,8 @@ class _WorkerProcesses:
         if self._executors[slot] is None or self._used[slot] >= TASKS_PER_WORKER:
             if self._executors[slot] is not None:
                 self._executors[slot].shutdown()
-            self._executors[slot] = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            self._executors[slot] = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                                        initializer=exit_quickly_when_done)
             self._used[slot] = 0
         self._used[slot] += 1
         return self._executors[slot].submit(function, task).result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -360,3 +361,14 @@ def test_shots_fitted_by_two_workers_equal_one_pass(body, tmp_path, monkeypatch)
     assert np.nanmean(params[0]["reprojection_px"]) < 10  # a real fit, so the comparison means something
     for key in ("betas", "transl", "body_pose", "left_hand_pose", "right_hand_pose", "expression", "loss"):
         np.testing.assert_array_equal(params[0][key], params[1][key], err_msg=key)
+
+
+def test_the_warm_up_imports_what_the_fit_would_import_on_its_critical_path():
+    """`dr2 prep` runs warm_up_fit_stage beside the media stage. The fit stage imports torch._dynamo
+    (through its first ops) and scipy.signal (for the low-pass) only when it needs them, on one core
+    while the other idles, unless the warm-up has already done so."""
+    code = ("import sys; from dr2prep.fitting.stage import warm_up_fit_stage; "
+            "lazy = ('torch._dynamo', 'scipy.signal'); print([m in sys.modules for m in lazy]); "
+            "warm_up_fit_stage(); print([m in sys.modules for m in lazy])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[:2] == ["[False, False]", "[True, True]"]
