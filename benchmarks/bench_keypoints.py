@@ -95,7 +95,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     per_frame_cpu = parts["decode"] + parts["holistic_cpu"] + parts["face_pass"]
     print(f"keypoints stage (MediaPipe Holistic, complexity 1), {width}x{height}, {n} frames, {os.cpu_count()} CPUs, "
-          f"segments of {MediaPipeOptions().segment_frames} frames, load average {load:.1f} at the end")
+          f"segments of at most {MediaPipeOptions().max_segment_frames} frames, load average {load:.1f} at the end")
     print(f"{'what':<46}{'seconds':>9}{'frames/s':>10}{'ratio':>7}")
     print(f"{'stage, 1 worker':<46}{one:>9.1f}{n / one:>10.1f}{1.0:>7.2f}")
     print(f"{'stage, 2 workers':<46}{two:>9.1f}{n / two:>10.1f}{one / two:>7.2f}")

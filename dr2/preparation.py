@@ -16,7 +16,7 @@ def fit_settings(mode: str = fit_defaults.MODE, focal_length: float = fit_defaul
                  motion_weight: float = fit_defaults.MOTION_WEIGHT, window: int = fit_defaults.WINDOW,
                  vposer: str | Path | None = None, low_pass_hz: float = fit_defaults.LOW_PASS_HZ):
     """`FitSettings` from the fit options `dr2 prep` and `dr2 fit-smplx` share (same defaults)."""
-    from dr2prep.fitting.fit import FitSettings
+    from dr2prep.fitting.settings import FitSettings
 
     return FitSettings(mode=mode, focal_length=focal_length, motion_weight=motion_weight, window=window,
                        vposer=str(vposer or ""), low_pass_hz=low_pass_hz)
@@ -49,14 +49,13 @@ def prepare(video: str | Path, workspace: str | Path = DEFAULT_WORKSPACE, clip: 
     is a `FitSettings` (see `fit_settings`); `smplx_model` is "open", an
     SMPL-X .npz, or None for $DR2_SMPLX_MODEL / the open body.
     """
-    from dr2.defaults import resolve_device
     from dr2prep.pipeline import prepare_clip, resolve_workers, select_stages
 
     select_stages(until, only)  # as `dr2 prep`: bad stage options fail before anything else
     settings = prep_settings(keypoints, keypoints_dir, openpose_models, feature_kind, deepspeech_graph, smplx_model,
                              fit)
     return prepare_clip(Path(video), Path(workspace), clip=clip, until=until, only=only, force=force,
-                        settings=settings, device=resolve_device(device), workers=resolve_workers(workers),
+                        settings=settings, device=device, workers=resolve_workers(workers),
                         overlay=overlay, replace=replace)
 
 

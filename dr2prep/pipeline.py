@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
-from dr2prep.bodymodel.loading import load_body_model
 from dr2common.errors import Dr2Error
-from dr2prep.fitting.fit import FitSettings
-from dr2prep.fitting.stage import run_fit_stage, warm_up_fit_stage
+from dr2common.device import DEVICE_CHOICES, resolve_device
+from dr2prep.fitting.settings import FitSettings
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, check_same_source, check_video_file, prepare_media
 from dr2common.progress import warn
@@ -93,9 +92,14 @@ def prepare_clip(
     (which discards it first). `on_stage_start(stage)` and `on_stage_done(stage)`
     are called, in the thread that runs it, before and after each stage
     (done: run or up to date); BESIDE_KEYPOINTS stages run in a second thread
-    while keypoints are detected.
+    while keypoints are detected. `device` is "auto", "cpu" or "cuda"; "cuda"
+    is checked before any work, "auto" is resolved beside keypoint detection.
     """
     stages = select_stages(until, only)
+    if device not in DEVICE_CHOICES:
+        raise Dr2Error(f"unknown device {device!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    if device == "cuda":
+        resolve_device(device)  # CUDA asked for and absent: one line before any work (this imports torch)
     name = check_clip_name(clip if clip is not None else clip_name(video))
     if "media" in stages:
         check_video_file(video)
@@ -115,22 +119,40 @@ def prepare_clip(
             elif stage == "keypoints":
                 run_keypoints_stage(clip_dir, settings.keypoints, force=force, workers=workers, overlay=overlay)
             elif stage == "smplx":
+                from dr2prep.bodymodel.loading import load_body_model
+                from dr2prep.fitting.stage import run_fit_stage
+
                 body = load_body_model(settings.smplx_model)
-                run_fit_stage(clip_dir, body, settings.fit, device=device, force=force, overlay=overlay,
+                run_fit_stage(clip_dir, body, settings.fit, device=resolved_device(), force=force, overlay=overlay,
                               workers=workers)
             elif stage == "audio_features":
-                run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=device)
+                run_audio_features_stage(clip_dir, settings.audio_features, force=force, device=resolved_device())
             if on_stage_done is not None:
                 on_stage_done(stage)
 
+        warm_up = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up")
+        device_future = []  # the resolved device, once the warm-up has started
+
+        def start_warm_up() -> None:
+            """torch's import (which resolving "auto" needs), then what the fit imports on its first call
+            (about 4 s of one core): in a thread beside keypoint detection, whose own process then only
+            waits. Beside ffmpeg instead, the imports held the GIL and slowed the media stage's end by 2-3 s."""
+            if not device_future:
+                device_future.append(warm_up.submit(resolve_device, device))
+                if "smplx" in stages:
+                    warm_up.submit(_warm_up_fit_stage)
+
+        def resolved_device() -> str:
+            start_warm_up()
+            return device_future[0].result()
+
         beside = [s for s in stages if s in BESIDE_KEYPOINTS] if "keypoints" in stages else []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up") as warm_up:
-            if "media" in stages and "smplx" in stages:
-                warm_up.submit(warm_up_fit_stage)  # beside ffmpeg, which leaves a core partly free
+        with warm_up:
             for stage in stages:
                 if stage in beside:
                     continue
                 if stage == "keypoints":
+                    start_warm_up()
                     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside-keypoints") as pool:
                         finished = pool.submit(lambda: [run(s) for s in beside])
                         try:
@@ -144,6 +166,13 @@ def prepare_clip(
     return clip_dir
 
 
+def _warm_up_fit_stage() -> None:
+    """The fit stage's module imports torch: imported only here, in the warm-up thread."""
+    from dr2prep.fitting.stage import warm_up_fit_stage
+
+    warm_up_fit_stage()
+
+
 def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = None, device: str = "cpu",
              force: bool = False, overlay: bool = False, workers: int | None = None) -> Path:
     """`dr2 fit-smplx`: (re)run only the SMPL-X fit of a prepared clip (`workers`: default all the cores)."""
@@ -151,6 +180,9 @@ def fit_clip(clip_dir: Path, settings: FitSettings, smplx_model: str | None = No
     check_clip_name(clip_dir.name)
     if not (clip_dir / "clip.json").is_file():
         raise Dr2Error(f"{clip_dir} is not a clip prepared by `dr2 prep`; give WORKSPACE/CLIP or a clip name")
+    from dr2prep.bodymodel.loading import load_body_model
+    from dr2prep.fitting.stage import run_fit_stage
+
     body = load_body_model(smplx_model)
     with clip_lock(clip_dir):
         if read_record(clip_dir, "media") is not None:  # clips prepared before shot detection get it here

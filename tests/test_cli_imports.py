@@ -35,6 +35,16 @@ def test_importing_the_cli_and_dr2_loads_nothing_heavy(code):
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
+def test_dr2_prep_reaches_its_first_stage_without_importing_torch():
+    """torch (about 2 s of one core) is imported beside the media stage, not before ffmpeg starts: building
+    `dr2 prep`'s settings, importing the pipeline and resolving --device cpu load none of it."""
+    modules = loaded_modules("from dr2 import preparation; preparation.prep_settings(); import dr2prep.pipeline; "
+                             "from dr2common.device import resolve_device; resolve_device('cpu')")
+    assert "dr2prep" in modules and "cv2" in modules  # the pipeline really was imported
+    assert "torch" not in modules
+    assert "torch" in loaded_modules("from dr2common.device import resolve_device; resolve_device('auto')")
+
+
 def test_help_of_the_cli_loads_nothing_heavy():
     """`dr2 COMMAND --help` builds every command's options (choice lists included) without a heavy import."""
     code = ("import sys, cli\n"

@@ -46,6 +46,23 @@ def test_cuda_asked_for_without_cuda_is_one_line(tmp_path):
         resolve_device("cuda")
 
 
+def test_cuda_asked_for_without_cuda_stops_dr2_prep_before_any_work(tmp_path, make_video):
+    """`dr2 prep` resolves "auto" beside keypoint detection (where torch's import costs no wall time), but
+    checks an explicit "cuda" first."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from dr2common.errors import Dr2Error
+    from dr2prep.pipeline import prepare_clip
+
+    video = make_video(1.0).rename(tmp_path / "talk.mp4")
+    for device, message in (("cuda", "--device cpu"), ("tpu", "unknown device 'tpu'")):
+        with pytest.raises(Dr2Error, match=message):
+            prepare_clip(video, tmp_path / "ws", device=device)
+        assert not (tmp_path / "ws").exists()
+
+
 @pytest.mark.slow
 def test_demo_runs_the_whole_chain_on_its_own_input(tmp_path):
     """`dr2 demo`: prep (real MediaPipe on the generated video), fit, train, synth on new speech, grid preview."""

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ from dr2prep.bodymodel.fast_forward import FastForward
 from dr2prep.bodymodel.loading import BodyModel
 from dr2prep.bodymodel.openpose_correspondence import BODY, NUM_KEYPOINTS
 from dr2common.errors import Dr2Error
-from dr2prep import fit_defaults
 from dr2prep.fitting.camera import FACING_CAMERA, image_center
 from dr2prep.fitting.objective import Objective, PriorWeights, from_translation
+from dr2prep.fitting.settings import FIRST_FRAME_STAGES, FitSettings
 from dr2prep.fitting.solver import (
     BlockTridiagonalSystem,
     ColouredJacobian,
@@ -34,20 +34,6 @@ from dr2prep.fitting.solver import (
 )
 
 from dr2prep.choices import FIT_MODES as MODES  # noqa: E402  (defined once, light for the CLI)
-BENDING_RATIO = 3.17  # SMPLify's bending-prior weight relative to the pose prior's
-# SMPLify-X's annealing: stiff priors first (the pose stays plausible while the camera and
-# the torso settle), then looser; hand and face keypoints join in the third stage. Weights
-# are per radian (per unit code) against a data term in millimetres: the last stage's 5
-# treats a 1 rad joint rotation like a 5 mm keypoint error (SMPLify-X's own 404 .. 4.78
-# were tuned for VPoser's latent against pixels, and are far too stiff for axis-angle here).
-# The upright prior is not annealed: the body's pitch is hardly observed in 2D, so a prior that fades lets
-# it drift to wherever a few pixels of keypoint mismatch pull it (objective.STIFF_JOINTS says more).
-UPRIGHT_WEIGHT = 300.0
-FIRST_FRAME_STAGES = tuple(
-    PriorWeights(body=w, hand=w, face=w, jaw=w, bending=BENDING_RATIO * w, shape=w, hand_keypoints=float(parts),
-                 face_keypoints=float(parts), upright=UPRIGHT_WEIGHT)
-    for w, parts in ((100.0, False), (30.0, False), (10.0, True), (5.0, True))
-)
 # BODY_25 points that place the camera: nose, shoulders, hips, eyes, ears (SMPLify-X uses the torso).
 CAMERA_POINTS = (0, 2, 5, 9, 12, 15, 16, 17, 18)
 SHOULDERS = (2, 5)  # BODY_25 RShoulder, LShoulder
@@ -57,31 +43,6 @@ SMPLX_NECK = 12
 # (solver.RELATIVE_TOLERANCE): every frame starts from them, and on the demo's known poses 1e-3
 # left the upper body 52 mm off against 44 mm at 1e-4, for ~2.4 s more CPU per clip.
 REFERENCE_TOLERANCE = 1e-4
-
-
-@dataclass(frozen=True)
-class FitSettings:
-    """Everything that decides the fit (fingerprinted by the stage cache).
-
-    The data term is in millimetres at the body (objective.py), so the weights mean the same
-    for any resolution, focal length and framing. DR²'s ω = 1e2 was set against SMPLify-X's
-    pixel loss on the authors' footage; in these units it only just halves the jitter of
-    per-frame fitting, while 1e4 cuts it to about a ninth and gives the best PA-MPJPE
-    (benchmarks/bench_fit.py sweeps ω; 1e5 starts to smooth real motion away).
-    """
-
-    mode: str = fit_defaults.MODE
-    focal_length: float = fit_defaults.FOCAL_LENGTH
-    motion_weight: float = fit_defaults.MOTION_WEIGHT  # ω of DR²'s motion loss, per rad² of body and hand motion
-    translation_motion_weight: float = 1e6  # ours, the same tie for translation: per m² of x, y and per (log depth)²
-    iterations: int = 6  # Levenberg-Marquardt iterations per window (window) or per frame (sequential, per-frame)
-    window: int = fit_defaults.WINDOW  # frames optimised together in window mode
-    rho: float = 100.0  # Geman-McClure scale in millimetres at the body
-    final_weights: PriorWeights = field(default_factory=lambda: FIRST_FRAME_STAGES[-1])
-    first_frame_iterations: int = 30  # Levenberg-Marquardt iterations per SMPLify-X stage on the reference frames
-    reference_frames: int = 1  # frames, spread over the clip, that fix the shape and orientation together
-    vposer: str = ""  # a VPoser v1.0 snapshot (.pt or its folder): the body prior and code, as the release
-    low_pass_hz: float = fit_defaults.LOW_PASS_HZ  # the finished fit low-passed within shots (0: not): smoothing.py
 
 
 @dataclass

@@ -13,8 +13,6 @@ resolution, focal length and framing. Prior weights enter squared, as in SMPLify
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from smplx.lbs import batch_rodrigues
@@ -32,6 +30,7 @@ from dr2prep.bodymodel.openpose_correspondence import (
 )
 from dr2prep.fitting import losses
 from dr2prep.fitting.camera import project
+from dr2prep.fitting.settings import PriorWeights
 
 # Order and sizes of the per-frame variables in one flat vector (hands resized for PCA).
 GROUPS = ("body_pose", "left_hand", "right_hand", "jaw", "face", "transl")
@@ -121,21 +120,6 @@ def body_prior_scale() -> np.ndarray:
     scale[list(STIFF_JOINTS)] = STIFFNESS
     scale[NECK] = NECK_STIFFNESS
     return scale.reshape(-1)
-
-
-@dataclass(frozen=True)
-class PriorWeights:
-    """One stage's weights (SMPLify-X convention: each enters squared)."""
-
-    body: float
-    hand: float
-    face: float  # expression / open-body face code
-    jaw: float
-    bending: float
-    shape: float
-    hand_keypoints: float  # data weight of the hand keypoints
-    face_keypoints: float  # data weight of the face keypoints
-    upright: float = 0.0  # reference frames only: global orientation away from upright, facing the camera
 
 
 def keypoint_weights(hands: float, face: float) -> torch.Tensor:

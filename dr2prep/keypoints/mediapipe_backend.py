@@ -7,9 +7,11 @@ visibility of the matching pose wrist and the face's points that of the nose.
 Points that fall outside the frame get confidence 0 (OpenPose cannot report them).
 
 Holistic tracks a person from frame to frame, so its output depends on where
-tracking started. The clip is therefore cut into segments of a fixed length
-(a setting), each tracked from its own first frame; workers only decide how
-many segments run at once, and any number of workers gives the same result.
+tracking started. The clip is therefore cut into segments, each tracked from
+its own first frame. Their bounds depend only on the clip's length (an even
+number of equal segments of at most a set length, so that two or four workers
+finish together instead of one running the last segment alone); workers only
+decide how many segments run at once, and any number of workers gives the same result.
 Holistic follows one person: when others are in view, a first pass finds faces
 (every few frames), `tracking.keep_strips` picks the speaker, and the columns
 of the frame that belong to other people are greyed out before Holistic sees it.
@@ -57,7 +59,7 @@ TASKS_PER_WORKER = 16
 class MediaPipeOptions:
     """Settings of the MediaPipe backend (part of the stage fingerprint)."""
 
-    segment_frames: int = 120  # Holistic re-starts tracking every 4 s; fixed so workers do not change results
+    max_segment_frames: int = 120  # Holistic re-starts tracking at least every 4 s (see segment_bounds)
     face_stride: int = 5  # the speaker-finding face pass looks at every 5th frame
     min_detection_confidence: float = 0.5  # MediaPipe's defaults
     min_tracking_confidence: float = 0.5
@@ -271,6 +273,19 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def segment_bounds(frames: int, longest: int) -> list[range]:
+    """The tracking segments of a clip: an even number (when more than one) of near-equal ranges of at most
+    `longest` frames. They depend only on the clip's length, so any worker count gives the same keypoints;
+    an even count of equal segments lets 2 or 4 workers end together (11.5 segments of 120 frames left
+    one worker running alone for 4-5 s at the end of a 46 s clip)."""
+    count = -(-frames // longest)
+    if count > 1:
+        count += count % 2
+    base, extra = divmod(frames, max(count, 1))
+    starts = [i * base + min(i, extra) for i in range(count + 1)]
+    return [range(a, b) for a, b in zip(starts, starts[1:])]
+
+
 def detect_mediapipe(
     frames: list[Path], width: int, height: int, options: MediaPipeOptions = MediaPipeOptions(), workers: int = 1
 ) -> tuple[np.ndarray, dict]:
@@ -299,8 +314,8 @@ def detect_mediapipe(
                 candidates[i] = frame_boxes
         strips = keep_strips(candidates, width, height)
 
-        # Pass 2: Holistic over fixed segments.
-        bounds = _chunks(list(range(len(paths))), options.segment_frames)
+        # Pass 2: Holistic over segments that depend only on the clip's length.
+        bounds = segment_bounds(len(paths), options.max_segment_frames)
         tasks = [
             _SegmentTask(tuple(paths[i] for i in b), tuple(strips[i] for i in b), width, height, options)
             for b in bounds

@@ -112,7 +112,7 @@ def test_one_worker_and_two_give_the_same_keypoints_and_fit(tmp_path):
     from dr2prep.pipeline import PrepSettings, prepare_clip
 
     video = make_demo_video(tmp_path / "speaker.mp4", seconds=2.0)
-    settings = PrepSettings(keypoints=KeypointSettings(mediapipe=MediaPipeOptions(segment_frames=24)))
+    settings = PrepSettings(keypoints=KeypointSettings(mediapipe=MediaPipeOptions(max_segment_frames=24)))
     events = []
 
     def note(event):

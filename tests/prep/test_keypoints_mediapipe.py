@@ -78,9 +78,20 @@ def test_excerpt_json_and_npz_hold_the_same_speaker(tedx_excerpt):
     check_person(track.keypoints, 270)
 
 
+@pytest.mark.parametrize("frames", [1, 59, 120, 121, 241, 1379, 1380, 3600])
+def test_tracking_segments_cover_the_clip_once_in_an_even_number_of_near_equal_parts(frames):
+    bounds = mediapipe_backend.segment_bounds(frames, 120)
+    assert [i for b in bounds for i in b] == list(range(frames))  # every frame once, in order
+    lengths = [len(b) for b in bounds]
+    assert max(lengths) <= 120 and max(lengths) - min(lengths) <= 1
+    assert len(bounds) == 1 or len(bounds) % 2 == 0  # two or four workers end together
+    if frames == 1379:  # the 46 s clip: 12 segments of 115/114 frames, not 11 of 120 and one of 59
+        assert lengths == [115] * 11 + [114]
+
+
 @pytest.mark.slow
 def test_workers_give_the_same_keypoints_as_one(tedx_excerpt, tmp_path, monkeypatch):
-    settings = KeypointSettings(mediapipe=MediaPipeOptions(segment_frames=6))
+    settings = KeypointSettings(mediapipe=MediaPipeOptions(max_segment_frames=6))
     run_keypoints_stage(tedx_excerpt, settings, workers=1)
     one = load_keypoints(tedx_excerpt).keypoints
     run_keypoints_stage(tedx_excerpt, settings, workers=2, force=True)
