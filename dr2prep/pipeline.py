@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dr2prep.audio import AudioFeatureSettings, run_audio_features_stage
 from dr2common.errors import Dr2Error
-from dr2common.device import DEVICE_CHOICES, resolve_device
+from dr2common.device import resolve_device
 from dr2prep.fitting.settings import FitSettings
 from dr2prep.keypoints.stage import KeypointSettings, run_keypoints_stage
 from dr2prep.media import MediaSettings, check_same_source, check_video_file, prepare_media
@@ -96,10 +96,8 @@ def prepare_clip(
     is checked before any work, "auto" is resolved beside keypoint detection.
     """
     stages = select_stages(until, only)
-    if device not in DEVICE_CHOICES:
-        raise Dr2Error(f"unknown device {device!r}; use one of {', '.join(DEVICE_CHOICES)}")
-    if device == "cuda":
-        resolve_device(device)  # CUDA asked for and absent: one line before any work (this imports torch)
+    if device != "auto":
+        resolve_device(device)  # a bad name, or CUDA asked for and absent: one line before any work
     name = check_clip_name(clip if clip is not None else clip_name(video))
     if "media" in stages:
         check_video_file(video)
