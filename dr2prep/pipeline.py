@@ -131,13 +131,14 @@ def prepare_clip(
         warm_up = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up")
         device_future = []  # the resolved device, once the warm-up has started
 
-        def start_warm_up() -> None:
-            """torch's import (which resolving "auto" needs), then what the fit imports on its first call
-            (about 4 s of one core): in a thread beside keypoint detection, whose own process then only
-            waits. Beside ffmpeg instead, the imports held the GIL and slowed the media stage's end by 2-3 s."""
+        def start_warm_up(fit_stage: bool = False) -> None:
+            """torch's import (which resolving "auto" needs) and, with `fit_stage`, what the fit imports on
+            its first call (together about 4 s of one core): in a thread beside keypoint detection, whose
+            own process then only waits. Beside ffmpeg instead, the imports held the GIL and slowed the
+            media stage's end by 2-3 s."""
             if not device_future:
                 device_future.append(warm_up.submit(resolve_device, device))
-                if "smplx" in stages:
+                if fit_stage:
                     warm_up.submit(_warm_up_fit_stage)
 
         def resolved_device() -> str:
@@ -150,7 +151,8 @@ def prepare_clip(
                 if stage in beside:
                     continue
                 if stage == "keypoints":
-                    start_warm_up()
+                    # the fit's imports only where detection will run to hide them (not on a re-run)
+                    start_warm_up(fit_stage="smplx" in stages and (force or read_record(clip_dir, stage) is None))
                     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside-keypoints") as pool:
                         finished = pool.submit(lambda: [run(s) for s in beside])
                         try:

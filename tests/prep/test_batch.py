@@ -103,9 +103,10 @@ def test_clip_with_several_videos_and_bad_workers_are_one_line_errors(corpus, tm
 
 
 @pytest.mark.slow
-def test_one_worker_and_two_give_the_same_keypoints_and_fit(tmp_path):
-    """A generated clip of the open body (no footage needed), cut into 3 tracking segments."""
+def test_one_worker_and_two_give_the_same_keypoints_and_fit(tmp_path, monkeypatch):
+    """A generated clip of the open body (no footage needed), cut into 4 tracking segments."""
     from dr2model.demo_input import make_demo_video
+    from dr2prep import pipeline
     from dr2prep.fitting.params_file import PARAMS_NAME
     from dr2prep.keypoints.mediapipe_backend import MediaPipeOptions
     from dr2prep.keypoints.stage import KeypointSettings
@@ -118,12 +119,18 @@ def test_one_worker_and_two_give_the_same_keypoints_and_fit(tmp_path):
     def note(event):
         return lambda stage: events.append((stage, event, threading.current_thread().name, time.perf_counter()))
 
+    warm_up = pipeline._warm_up_fit_stage
+    monkeypatch.setattr(pipeline, "_warm_up_fit_stage", lambda: (note("start")("warm-up"), warm_up()))
+
     clips = [prepare_clip(video, tmp_path / f"ws{w}", settings=settings, workers=w, until="smplx",
                           on_stage_start=note("start"), on_stage_done=note("done")) for w in (1, 2)]
     # Shot detection needs only the frames: it ran in its own thread while keypoints were detected.
     for run in (events[: len(events) // 2], events[len(events) // 2 :]):
         at = {(stage, event): (thread, moment) for stage, event, thread, moment in run}
         assert at["shots", "start"][0] != at["keypoints", "start"][0]
+        # torch and the fit's first-call imports load in their own thread beside detection, not beside ffmpeg
+        assert at["warm-up", "start"][0].startswith("warm-up")
+        assert at["media", "done"][1] <= at["warm-up", "start"][1] < at["keypoints", "done"][1]
         assert at["shots", "start"][1] < at["keypoints", "done"][1]
         assert max(at["keypoints", "done"][1], at["shots", "done"][1]) <= at["smplx", "start"][1]  # the fit waited
     keypoints = [np.load(c / "keypoints" / "keypoints.npz") for c in clips]
@@ -134,3 +141,7 @@ def test_one_worker_and_two_give_the_same_keypoints_and_fit(tmp_path):
     assert set(params[0].files) == set(params[1].files)
     for name in params[0].files:
         np.testing.assert_array_equal(params[0][name], params[1][name], err_msg=name)
+    # A re-run finds every stage up to date and spends no time warming up a fit that will not run.
+    events.clear()
+    prepare_clip(video, tmp_path / "ws1", settings=settings, workers=2, until="smplx", on_stage_start=note("start"))
+    assert [stage for stage, *_ in events] == ["media", "shots", "keypoints", "smplx"]
