@@ -36,7 +36,7 @@ def test_importing_the_cli_and_dr2_loads_nothing_heavy(code):
 
 
 def test_dr2_prep_reaches_its_first_stage_without_importing_torch():
-    """torch (about 2 s of one core) is imported beside the media stage, not before ffmpeg starts: building
+    """torch (about 2 s of one core) is imported beside keypoint detection, not before the first stage: building
     `dr2 prep`'s settings, importing the pipeline and resolving --device cpu load none of it."""
     modules = loaded_modules("from dr2 import preparation; preparation.prep_settings(); import dr2prep.pipeline; "
                              "from dr2common.device import resolve_device; resolve_device('cpu')")
