@@ -1,5 +1,5 @@
 """What decides a fit, without torch: `dr2 prep` builds these settings (and the stage
-fingerprints them) before the fit's heavy imports, which then load beside the media stage."""
+fingerprints them) before the fit's heavy imports, which then load beside keypoint detection."""
 
 from __future__ import annotations
 

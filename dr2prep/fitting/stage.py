@@ -202,7 +202,7 @@ def warm_up_torch() -> None:
 
 
 def warm_up_fit_stage() -> None:
-    """Import, beside the media stage (ffmpeg leaves a core partly free), what the fit stage would
+    """Import, beside keypoint detection (its own process only waits), what the fit stage would
     otherwise import on its critical path with the other core idle: torch._dynamo (1.5-3 s) before
     the reference fit, and scipy.signal (about 1 s) for the low-pass of the finished fit."""
     warm_up_torch()

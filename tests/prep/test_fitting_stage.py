@@ -364,7 +364,7 @@ def test_shots_fitted_by_two_workers_equal_one_pass(body, tmp_path, monkeypatch)
 
 
 def test_the_warm_up_imports_what_the_fit_would_import_on_its_critical_path():
-    """`dr2 prep` runs warm_up_fit_stage beside the media stage. The fit stage imports torch._dynamo
+    """`dr2 prep` runs warm_up_fit_stage beside keypoint detection. The fit stage imports torch._dynamo
     (through its first ops) and scipy.signal (for the low-pass) only when it needs them, on one core
     while the other idles, unless the warm-up has already done so."""
     code = ("import sys; from dr2prep.fitting.stage import warm_up_fit_stage; "
