@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from dr2common.errors import Dr2Error
+from dr2prep.keypoints.mediapipe_backend import holistic_to_openpose
 from dr2prep.keypoints.mediapipe_mapping import FACE_MESH_TO_FACE70, HAND21_TO_OPENPOSE_HAND, POSE33_TO_BODY25
 from dr2prep.keypoints.openpose_format import (
     BODY,
@@ -53,6 +55,49 @@ def test_mapping_tables_cover_every_openpose_point():
     assert [BODY25_NAMES[i] for i, s in enumerate(POSE33_TO_BODY25) if not s] == ["LSmallToe", "RSmallToe"]
     # neck and mid-hip are midpoints of the shoulders and the hips
     assert POSE33_TO_BODY25[1] == (11, 12) and POSE33_TO_BODY25[8] == (23, 24)
+
+
+def _landmark_list(rng, count: int):
+    points = [SimpleNamespace(x=float(x), y=float(y), visibility=float(v))
+              for x, y, v in zip(rng.uniform(-0.05, 1.05, count), rng.uniform(-0.05, 1.05, count),
+                                 rng.uniform(0, 1, count))]
+    return SimpleNamespace(landmark=points)
+
+
+def _expected_part(landmarks, table, width, height, confidence):
+    """What the module docstring says, one point at a time: the mean of the sources in pixels (pixel centres
+    at integers), the smallest source visibility or the given confidence, zero outside the image."""
+    out = np.zeros((len(table), 3))
+    for i, sources in enumerate(table):
+        if sources:
+            xs = [landmarks.landmark[j].x * width - 0.5 for j in sources]
+            ys = [landmarks.landmark[j].y * height - 0.5 for j in sources]
+            out[i] = np.mean(xs), np.mean(ys), (min(landmarks.landmark[j].visibility for j in sources)
+                                                if confidence is None else confidence)
+    outside = (out[:, 0] < -0.5) | (out[:, 0] > width - 0.5) | (out[:, 1] < -0.5) | (out[:, 1] > height - 0.5)
+    out[outside] = 0.0
+    return out
+
+
+@pytest.mark.parametrize("with_face", [True, False])
+def test_holistic_results_become_openpose_points_by_the_mapping_tables(with_face):
+    """holistic_to_openpose applies the tables to all points at once; each point must be what the tables say."""
+    rng = np.random.default_rng(3)
+    width, height = 406, 720
+    result = SimpleNamespace(pose_landmarks=_landmark_list(rng, 33), left_hand_landmarks=_landmark_list(rng, 21),
+                             right_hand_landmarks=None, face_landmarks=_landmark_list(rng, 478) if with_face else None)
+    person = holistic_to_openpose(result, width, height)
+    pose = result.pose_landmarks.landmark
+    np.testing.assert_allclose(person[BODY], _expected_part(result.pose_landmarks, POSE33_TO_BODY25, width, height,
+                                                            None), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(person[HAND_LEFT], _expected_part(result.left_hand_landmarks, HAND21_TO_OPENPOSE_HAND,
+                                                                 width, height, pose[15].visibility), rtol=0, atol=1e-9)
+    assert not person[HAND_RIGHT].any()
+    expected_face = (_expected_part(result.face_landmarks, FACE_MESH_TO_FACE70, width, height, pose[0].visibility)
+                     if with_face else np.zeros((70, 3)))
+    np.testing.assert_allclose(person[FACE], expected_face, rtol=0, atol=1e-9)
+    assert (person[:, 2] == 0).sum() > 2  # some random points fell outside the image and were zeroed
+    assert not holistic_to_openpose(SimpleNamespace(pose_landmarks=None), width, height).any()
 
 
 def test_quantize_zeroes_undetected_points_and_survives_json_exactly(tmp_path):
