@@ -1,4 +1,5 @@
-"""OpenPose layout, JSON files and keypoints.npz: sizes, exact round trips, and bad files."""
+"""OpenPose layout, MediaPipe results mapped onto it, JSON files and keypoints.npz: sizes, exact round
+trips, and bad files."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def _landmark_list(rng, count: int):
 
 
 def _expected_part(landmarks, table, width, height, confidence):
-    """What the module docstring says, one point at a time: the mean of the sources in pixels (pixel centres
+    """What mediapipe_backend's docstring says, one point at a time: the mean of the sources in pixels (pixel centres
     at integers), the smallest source visibility or the given confidence, zero outside the image."""
     out = np.zeros((len(table), 3))
     for i, sources in enumerate(table):
