@@ -12,7 +12,7 @@ import click
 
 from dr2prep import fit_defaults
 from dr2prep.choices import FEATURE_KINDS, FIT_MODES, KEYPOINT_BACKENDS, STAGES
-from dr2model.choices import LOOKS
+from dr2model.choices import AUDIO_CHANNELS, LOOKS
 from dr2common.device import DEVICE_CHOICES
 from dr2common.errors import Dr2Error
 from dr2common.rates import FPS  # a low-pass cutoff must stay below half of it (dr2common.low_pass.cutoff_problem)
@@ -166,6 +166,10 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
               help="Weight of the unpaired posture loss that keeps samples apart (0: the loss set without it).")
 @click.option("--absolute-pose", is_flag=True,
               help="Decoders give absolute poses (the paper's output) instead of offsets from the initial state.")
+@click.option("--audio-channels", type=click.Choice(AUDIO_CHANNELS), default="all", show_default=True,
+              help="What the network hears of the built-in audio features: all channels, or only their prosody "
+                   "(loudness, voicing, pitch, onsets; try it when gestures shrink on new speech). DeepSpeech "
+                   "features are heard whole.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--standing", is_flag=True, help="Standing speaker: the body decoder also predicts translation.")
 @click.option("--vposer", type=click.Path(path_type=Path), help="VPoser v1.0 snapshot for the body code.")
@@ -175,14 +179,15 @@ def fit_smplx(obj: dict, clip: str, smplx_model: str | None, mode: str, focal_le
 @click.pass_obj
 def train(obj: dict, clips: tuple[Path, ...], out_dir: Path, epochs: int, max_steps: int | None, batch_size: int,
           learning_rate: float, sigma: float, posture_weight: float, seed: int, standing: bool, vposer: Path | None,
-          force: bool, feature_kind: str | None = None, absolute_pose: bool = False) -> None:
+          force: bool, feature_kind: str | None = None, absolute_pose: bool = False,
+          audio_channels: str = "all") -> None:
     """Train the audio2gestures network on prepared clips."""
     import dr2
 
     result = dr2.train(list(clips), out_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                        learning_rate=learning_rate, sigma=sigma, posture_weight=posture_weight, seed=seed,
                        standing=standing, vposer=vposer, feature_kind=feature_kind, force=force,
-                       absolute_pose=absolute_pose,
+                       absolute_pose=absolute_pose, audio_channels=audio_channels,
                        device=obj["device"])
     click.echo(str(result.model_dir))
 

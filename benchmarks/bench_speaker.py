@@ -10,6 +10,7 @@ Preps and models are cached in --work, so re-runs are fast.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_speaker.py ../shared/media/speaker_tips_46s.mp4 --split 34
     ... --variant paper   (also the paper-exact training/synthesis path, as a second model row)
+    ... --variant prosody (`dr2 train --audio-channels prosody`)
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ def dr2(*args: str) -> None:
 
 def variants() -> dict[str, tuple[dict, dict]]:
     """Named (training settings, synthesis options): 'default' is what `dr2 train`/`dr2 synth` do;
-    'paper' is the paper-exact path where dr2's defaults depart from it."""
+    'paper' is the paper-exact path where dr2's defaults depart from it; 'prosody' is
+    `dr2 train --audio-channels prosody`."""
     from dr2model.synthesis import PAPER_SYNTH_OPTIONS
     from dr2model.train import PAPER_TRAIN_OPTIONS
 
-    return {"default": ({}, {}), "paper": (dict(PAPER_TRAIN_OPTIONS), dict(PAPER_SYNTH_OPTIONS))}
+    return {"default": ({}, {}), "paper": (dict(PAPER_TRAIN_OPTIONS), dict(PAPER_SYNTH_OPTIONS)),
+            "prosody": ({"audio_channels": "prosody"}, {})}
 
 
 def main() -> None:
@@ -72,7 +75,7 @@ def main() -> None:
     parser.add_argument("--model-tag", help="reuse the models trained under this tag (default: --tag); models are "
                                             "also keyed by their training settings, so synthesis-only variants share one")
     parser.add_argument("--variant", action="append", default=None,
-                        help="default and/or paper (repeatable; default: default)")
+                        help="default, paper and/or prosody (repeatable; default: default)")
     parser.add_argument("--low-pass-hz", type=float,
                         help="`dr2 prep --low-pass-hz` of both parts' fits (default: prep's); 0 compares raw fits")
     parser.add_argument("--max-steps", type=int, help="cap training (quick looks only; the benchmark is defaults)")

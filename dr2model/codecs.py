@@ -180,6 +180,7 @@ class Codecs:
     audio_std: np.ndarray  # (A,)
     standing: bool = False
     clips: list[ClipIdentity] = field(default_factory=list)
+    audio_heard: np.ndarray | None = None  # (A,) 1 for the channels the network hears, 0 for the rest; None: all
 
     @property
     def pose_dim(self) -> int:
@@ -201,8 +202,12 @@ class Codecs:
         return s
 
     def normalise_audio(self, features: np.ndarray) -> np.ndarray:
-        """(T, A) raw features of the model's kind -> zero-mean, unit-variance per dimension."""
-        return ((features - self.audio_mean) / self.audio_std).astype(np.float32)
+        """(T, A) raw features of the model's kind -> zero-mean, unit-variance per dimension, and zero in
+        the channels the network does not hear (training and synthesis both read audio through here)."""
+        normalised = (features - self.audio_mean) / self.audio_std
+        if self.audio_heard is not None:
+            normalised = normalised * self.audio_heard
+        return normalised.astype(np.float32)
 
     def identity_for(self, params: dict, name: str) -> ClipIdentity:
         camera = None
@@ -272,6 +277,8 @@ class Codecs:
             tensors[f"{name}.basis"] = code.basis
         tensors["audio.mean"] = torch.as_tensor(self.audio_mean)
         tensors["audio.std"] = torch.as_tensor(self.audio_std)
+        if self.audio_heard is not None:
+            tensors["audio.heard"] = torch.as_tensor(self.audio_heard)
         for i, clip in enumerate(self.clips):
             tensors[f"clip{i}.betas"] = torch.as_tensor(clip.betas)
             tensors[f"clip{i}.global_orient"] = torch.as_tensor(clip.global_orient)
@@ -328,6 +335,7 @@ class Codecs:
             audio_std=arr("audio.std"),
             standing=bool(meta["standing"]),
             clips=clips,
+            audio_heard=arr("audio.heard") if "audio.heard" in tensors else None,  # older models heard all
         )
 
 
@@ -361,12 +369,14 @@ def fit_codecs(
     vposer=None,
     body_dim: int = BODY_CODE_DIM,
     hand_dim: int = HAND_CODE_DIM,
+    audio_heard: np.ndarray | None = None,
 ) -> Codecs:
     """Learn the body/hand codes and the audio normalisation from all training clips.
 
     params_list: one dict per clip with PARAM_KEYS; features_list: (T, A) per clip.
     `vposer` (a `vposer.VPoserV1`) replaces the learned body code by its latent;
-    `mano` passes MANO's hand PCA through instead of learning hand codes.
+    `mano` passes MANO's hand PCA through instead of learning hand codes;
+    `audio_heard` (A,) marks the feature channels the network hears (None: all).
     Clip identities are added by `dataset.clip_arrays_from_params`.
     """
     if vposer is not None:
@@ -382,4 +392,6 @@ def fit_codecs(
         right = fit_linear_code(np.concatenate([p["right_hand_pose"] for p in params_list]), hand_dim)
     audio = np.concatenate(features_list).astype(np.float64)
     audio_std = np.maximum(audio.std(axis=0), 1e-4)
-    return Codecs(body, left, right, audio.mean(axis=0).astype(np.float32), audio_std.astype(np.float32), standing)
+    heard = None if audio_heard is None else np.asarray(audio_heard, np.float32)
+    return Codecs(body, left, right, audio.mean(axis=0).astype(np.float32), audio_std.astype(np.float32), standing,
+                  audio_heard=heard)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dr2model.choices import AUDIO_CHANNELS
 from dr2model.codecs import PARAM_KEYS, ClipIdentity, Codecs
 from dr2model.network import WINDOW
 from dr2common.errors import Dr2Error
@@ -147,6 +148,25 @@ def available_feature_kinds(clip_dir: Path) -> list[str]:
     """Kinds with both <kind>.npy and <kind>.json under <clip>/audio_features/."""
     folder = Path(clip_dir) / FEATURES_DIR
     return sorted(p.stem for p in folder.glob("*.npy") if p.with_suffix(".json").is_file())
+
+
+# What `dr2 train --audio-channels prosody` lets the network hear of the built-in features: loudness,
+# voicing, pitch and onsets. With their spectral shape (MFCC and its deltas) too, the network can learn
+# 15-30 s of one speaker window by window, and on seated_speaker_20s its motion shrinks on speech it has
+# not heard (README, "One speaker, held out": velocity FD 1.47-1.58x the real stretch's, 1.24-1.36x with
+# these channels alone; on speaker_tips_46s, which the default does not damp, they overshoot one seed).
+PROSODY_CHANNELS = ("energy", "delta_energy", "voicing", "pitch", "onset")
+
+
+def heard_channels(channels: list[str], choice: str) -> np.ndarray | None:
+    """(A,) 1 for the feature channels (named as in the features' description) the network hears, else 0;
+    None when it hears them all: `choice` "all", or features without the prosody channels (DeepSpeech's
+    character logits)."""
+    if choice not in AUDIO_CHANNELS:
+        raise Dr2Error(f"unknown audio channel choice {choice!r}; use one of {', '.join(AUDIO_CHANNELS)}")
+    if choice == "all" or not set(PROSODY_CHANNELS) <= set(channels):
+        return None
+    return np.array([name in PROSODY_CHANNELS for name in channels], np.float32)
 
 
 def feature_description(clip_dir: Path, kind: str) -> dict:

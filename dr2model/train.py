@@ -32,7 +32,14 @@ from dr2model.checkpoint import (
     save_checkpoint,
 )
 from dr2model.codecs import Codecs, fit_codecs, mano_hands_from_smplx_npz
-from dr2model.dataset import ClipArrays, GestureWindows, clip_arrays_from_params, feature_description, read_clip_inputs
+from dr2model.dataset import (
+    ClipArrays,
+    GestureWindows,
+    clip_arrays_from_params,
+    feature_description,
+    heard_channels,
+    read_clip_inputs,
+)
 from dr2model.losses import LossWeights, gesture_losses
 from dr2model.network import AUDIO_DIM, WINDOW, Audio2Gestures, NetworkConfig
 from dr2model.noise import DEFAULT_SIGMA, NOISE_RANGE, add_state_noise
@@ -70,6 +77,7 @@ class TrainSettings:
     vposer: str | None = None  # VPoser v1.0 snapshot (.pt or its folder) for the body code; None: learned code
     loss: LossWeights = field(default_factory=LossWeights)
     relative_pose: bool = True  # decoders give P_t − P_1 (dr2model/network.py; one-to-many); False: the paper's
+    audio_channels: str = "all"  # "prosody": of the built-in features, only those (dataset.heard_channels)
     checkpoint_every: int = 500
     log_every: int = 10
     amp: bool = True
@@ -114,14 +122,17 @@ def load_training_clips(clip_dirs: list[Path], settings: TrainSettings) -> tuple
 
     if several_clips_note(names):
         say(several_clips_note(names))
-    codecs = fit_codecs([i.params for i in inputs], [i.features for i in inputs], settings.standing, mano, vposer)
+    description = feature_description(Path(clip_dirs[0]), kind)
+    heard = heard_channels(description.get("channels", []), settings.audio_channels)
+    codecs = fit_codecs([i.params for i in inputs], [i.features for i in inputs], settings.standing, mano, vposer,
+                        audio_heard=heard)
     clips = []
     for item in inputs:
         arrays = clip_arrays_from_params(item.params, item.features, codecs, item.name)
         arrays.feature_kind = kind
         clips.append(arrays)
     codecs.clips = [c.identity for c in clips]
-    return clips, codecs, kind, feature_description(Path(clip_dirs[0]), kind)
+    return clips, codecs, kind, description
 
 
 def fitted_body_model(clip_dirs: list[Path]) -> str | None:
@@ -506,8 +517,9 @@ def _resume(out_dir, network, optimizer, scaler, settings, fingerprint, force) -
     config = read_config(out_dir)
     if config.get("data_fingerprint") != fingerprint:
         raise Dr2Error(f"{out_dir} holds a model trained on other data; use --force to overwrite it or another --out")
-    if config.get("trajectory") != settings.trajectory_key():
-        changed = sorted(k for k, v in settings.trajectory_key().items() if config.get("trajectory", {}).get(k) != v)
+    trajectory = {"audio_channels": "all", **config.get("trajectory", {})}  # runs from before the choice heard all
+    if trajectory != settings.trajectory_key():
+        changed = sorted(k for k, v in settings.trajectory_key().items() if trajectory.get(k) != v)
         raise Dr2Error(f"{out_dir} was trained with other settings ({', '.join(changed)}); "
                        f"use --force to start over or another --out")
     step = int(config["step"])

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from dr2model.codecs import fit_codecs
-from dr2model.dataset import ClipArrays, GestureWindows, clip_arrays_from_params, read_clip_inputs
+from dr2model.codecs import Codecs, fit_codecs
+from dr2model.dataset import PROSODY_CHANNELS, ClipArrays, GestureWindows, clip_arrays_from_params, read_clip_inputs
 from dr2model.train import TrainSettings, load_training_clips
 from dr2common.errors import Dr2Error
+from dr2prep.audio.builtin_features import CHANNELS
 from tests.model.synthetic import audio_features, prepared_clip, smplx_params
 
 
@@ -144,3 +145,28 @@ def test_shot_starts_of_the_fit_reach_the_clip_arrays(tmp_path):
     assert clip.cuts == (40,)
     old = clip_arrays_from_params(params, features, fit_codecs([params], [features]), name="old")  # fits from before
     assert old.cuts == ()
+
+
+def test_training_can_hear_only_the_prosody_of_builtin_features(tmp_path):
+    """With audio_channels "prosody" the network reads loudness, voicing, pitch and onsets of the built-in
+    features, the MFCC channels being zero. The codecs carry the choice, so synthesis (which reads audio
+    through them) hears the same. The default hears every channel."""
+    clip = prepared_clip(tmp_path, "a", 150, features_info={"kind": "builtin", "dim": 29, "channels": list(CHANNELS)})
+    features = audio_features(150)
+    heard = [CHANNELS.index(name) for name in PROSODY_CHANNELS]
+    silent = [i for i in range(len(CHANNELS)) if i not in heard]
+    clips, codecs, _, _ = load_training_clips([clip], TrainSettings(audio_channels="prosody"))
+    assert len(heard) == 5 and np.all(clips[0].audio[:, silent] == 0) and np.all(clips[0].audio[:, heard] != 0)
+    normalised = (features - codecs.audio_mean) / codecs.audio_std
+    np.testing.assert_allclose(clips[0].audio[:, heard], normalised[:, heard], rtol=1e-5)
+    saved = Codecs.from_tensors(*codecs.to_tensors())
+    np.testing.assert_array_equal(saved.normalise_audio(features), clips[0].audio)
+
+    clips_all, codecs_all, _, _ = load_training_clips([clip], TrainSettings())
+    assert codecs_all.audio_heard is None and np.all(clips_all[0].audio != 0)
+    assert Codecs.from_tensors(*codecs_all.to_tensors()).audio_heard is None  # as models from before the choice
+    # Features without those channels (DeepSpeech's character logits) are heard whole.
+    logits = prepared_clip(tmp_path, "b", 150, kinds=("deepspeech",))
+    assert load_training_clips([logits], TrainSettings(audio_channels="prosody"))[1].audio_heard is None
+    with pytest.raises(Dr2Error, match="unknown audio channel choice 'mfcc'"):
+        load_training_clips([clip], TrainSettings(audio_channels="mfcc"))

@@ -92,6 +92,19 @@ def test_resume_gives_identical_continuation(tmp_path):
     assert again.resumed_from == 4 and again.history == []
 
 
+def test_a_run_from_before_the_audio_channel_choice_resumes(tmp_path):
+    """Checkpoints written before `audio_channels` existed heard every channel, as the default does."""
+    clip = learnable_clip(160)
+    train_model([clip], tmp_path / "m", TrainSettings(**{**TINY.__dict__, "max_steps": 1}))
+    config = json.loads((tmp_path / "m" / CONFIG).read_text())
+    del config["trajectory"]["audio_channels"]
+    (tmp_path / "m" / CONFIG).write_text(json.dumps(config))
+    assert train_model([clip], tmp_path / "m", TrainSettings(**{**TINY.__dict__, "max_steps": 2})).resumed_from == 1
+    with pytest.raises(Dr2Error, match="other settings \\(audio_channels\\)"):
+        train_model([clip], tmp_path / "m", TrainSettings(**{**TINY.__dict__, "max_steps": 3,
+                                                             "audio_channels": "prosody"}))
+
+
 def test_same_seed_same_model_other_seed_differs(tmp_path):
     clip = learnable_clip(160)
     settings = TrainSettings(**{**TINY.__dict__, "max_steps": 1})
