@@ -152,9 +152,8 @@ def available_feature_kinds(clip_dir: Path) -> list[str]:
 
 # What `dr2 train --audio-channels prosody` lets the network hear of the built-in features: loudness,
 # voicing, pitch and onsets. With their spectral shape (MFCC and its deltas) too, the network can learn
-# 15-30 s of one speaker window by window, and on seated_speaker_20s its motion shrinks on speech it has
-# not heard (README, "One speaker, held out": velocity FD 1.47-1.58x the real stretch's, 1.24-1.36x with
-# these channels alone; on speaker_tips_46s, which the default does not damp, they overshoot one seed).
+# 15-30 s of one speaker window by window, and its motion may shrink on speech it has not heard; the
+# README's "One speaker, held out" measures both choices.
 PROSODY_CHANNELS = ("energy", "delta_energy", "voicing", "pitch", "onset")
 
 

@@ -77,7 +77,7 @@ class TrainSettings:
     vposer: str | None = None  # VPoser v1.0 snapshot (.pt or its folder) for the body code; None: learned code
     loss: LossWeights = field(default_factory=LossWeights)
     relative_pose: bool = True  # decoders give P_t − P_1 (dr2model/network.py; one-to-many); False: the paper's
-    audio_channels: str = "all"  # "prosody": of the built-in features, only those (dataset.heard_channels)
+    audio_channels: str = "all"  # "prosody": only loudness, voicing, pitch, onsets (dataset.heard_channels)
     checkpoint_every: int = 500
     log_every: int = 10
     amp: bool = True
